@@ -1,0 +1,54 @@
+"""amalg: optimizer amalgamation and learned optimizers for PyTorch.
+
+The public API::
+
+    import amalg
+
+    amalg.list_components("teacher")          # what is installed, with config schemas
+    adam = amalg.create("teacher", "adam", lr=0.002)
+
+Plugins add components through the ``amalg`` entry-point group and :data:`hookimpl`.
+Importing ``amalg`` loads no plugin: the registry loads them on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from amalg.core.errors import AmalgError
+from amalg.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from amalg.core.component import Component
+    from amalg.core.registry import ComponentInfo
+
+__all__ = ["AmalgError", "__version__", "create", "hookimpl", "list_components"]
+
+try:
+    __version__ = metadata.version("amalg")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+
+def list_components(kind: str | None = None) -> list[ComponentInfo]:
+    """The registered components of ``kind`` (singular or plural; all kinds when None).
+
+    Each record carries the kind, name, summary, the plugin and package that registered it,
+    and its config schema. An unknown kind raises :class:`~amalg.core.errors.UnknownKindError`.
+    """
+    from amalg.core.registry import get_registry
+
+    return get_registry().components(kind)
+
+
+def create(kind: str, name: str, /, **config: Any) -> Component:
+    """A validated instance of the component ``name`` of ``kind``.
+
+    ``amalg.create("teacher", "adam", lr=0.002)``. An unknown kind or name raises an error
+    listing close matches; a bad config value raises
+    :class:`~amalg.core.errors.ConfigError` naming the field.
+    """
+    from amalg.core.registry import get_registry
+
+    return get_registry().create(kind, name, **config)

@@ -1,0 +1,124 @@
+"""``amalg list`` and ``amalg show``: what is installed and how each component is configured."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from amalg.cli.errors import reports_errors
+from amalg.core.registry import KINDS, ComponentInfo, get_registry, normalize_kind
+
+_KINDS_HELP = ", ".join(KINDS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_components)
+    app.command("show")(show_component)
+
+
+def _echo_json(payload: Any) -> None:
+    # Plain echo, not rich: rich would wrap long lines and break the JSON.
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@reports_errors
+def list_components(
+    kind: Annotated[
+        str | None,
+        typer.Argument(help=f"Only this kind ({_KINDS_HELP}; singular or plural)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+) -> None:
+    """List installed components and the plugins that provide them."""
+    registry = get_registry()
+    kind = None if kind is None else normalize_kind(kind)
+    components = registry.components(kind)
+    broken = registry.broken()
+    disabled = registry.disabled()
+    if as_json:
+        _echo_json(
+            {
+                "components": [info.to_dict() for info in components],
+                "broken_plugins": [plugin.to_dict() for plugin in broken],
+                "disabled_plugins": [plugin.name for plugin in disabled],
+            }
+        )
+        return
+
+    console = Console()
+    title = f"amalg {KINDS[kind].plural}" if kind else "amalg components"
+    table = Table(title=title, title_justify="left")
+    table.add_column("kind", style="cyan", no_wrap=True)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("summary")
+    table.add_column("source", style="dim")
+    for info in components:
+        table.add_row(info.kind, info.name, Text(info.summary), _source(info))
+    if components:
+        console.print(table)
+    else:
+        console.print(f"No {KINDS[kind].plural if kind else 'components'} are installed.")
+
+    if broken:
+        problems = Table(title="broken plugins", title_justify="left", title_style="bold red")
+        problems.add_column("plugin", style="bold", no_wrap=True)
+        problems.add_column("package", style="dim")
+        problems.add_column("error")
+        for plugin in broken:
+            package = " ".join(part for part in (plugin.package, plugin.version) if part)
+            problems.add_row(plugin.plugin, package, Text(plugin.error))
+        console.print(problems)
+    if disabled:
+        names = ", ".join(plugin.name for plugin in disabled)
+        console.print(Text(f"Disabled by AMALG_DISABLE_PLUGINS: {names}", style="dim"))
+
+
+def _source(info: ComponentInfo) -> str:
+    package = " ".join(part for part in (info.package, info.version) if part)
+    return f"{info.plugin} ({package})" if package else info.plugin
+
+
+@reports_errors
+def show_component(
+    kind: Annotated[str, typer.Argument(help=f"The component kind ({_KINDS_HELP}).")],
+    name: Annotated[str, typer.Argument(help="The component name (see `amalg list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+) -> None:
+    """Show one component: its documentation and config fields (type, default, bounds)."""
+    info = get_registry().get(kind, name)
+    fields = info.fields
+    if as_json:
+        _echo_json(
+            {
+                **info.to_dict(),
+                "description": info.description,
+                "fields": [field.to_dict() for field in fields],
+            }
+        )
+        return
+
+    console = Console()
+    console.print(Text.assemble((f"{info.kind} {info.name}", "bold"), f" — {info.summary}"))
+    body = info.description.partition("\n")[2].strip()
+    if body:
+        # Docstrings are laid out by hand (formulas in columns): print them as they are.
+        console.print(Text(body), soft_wrap=True)
+    console.print(Text(f"from {_source(info)}", style="dim"))
+    if not fields:
+        console.print("No config fields.")
+        return
+    table = Table(title="config", title_justify="left")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("type", style="cyan")
+    table.add_column("default")
+    table.add_column("bounds")
+    table.add_column("description")
+    for field in fields:
+        default = "(required)" if field.required else json.dumps(field.default, default=str)
+        table.add_row(field.name, field.type, default, field.bounds, Text(field.description))
+    console.print(table)

@@ -1,0 +1,164 @@
+"""Pydantic config models: the base every component config derives from, shared field
+types, validation that raises :class:`ConfigError`, and a flat description of a model's
+fields for ``amalg show``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticUndefined
+
+from amalg.core.errors import ConfigError
+
+__all__ = [
+    "ComponentConfig",
+    "ConfigField",
+    "Epsilon",
+    "FirstMomentDecay",
+    "LearningRate",
+    "SecondMomentDecay",
+    "describe_fields",
+    "problems_from_validation_error",
+    "validate_config",
+]
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's config: unknown fields, NaN and infinity are refused,
+    instances are immutable (a changed config is a new config)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True
+    )
+
+
+LearningRate = Annotated[
+    float, Field(gt=0, description="Learning rate: the multiplier of the update direction.")
+]
+FirstMomentDecay = Annotated[
+    float, Field(ge=0, lt=1, description="Decay of m, the moving average of the gradient g.")
+]
+SecondMomentDecay = Annotated[
+    float, Field(ge=0, lt=1, description="Decay of v, the moving average of g^2.")
+]
+Epsilon = Annotated[float, Field(ge=0, description="Numerical stability term.")]
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def problems_from_validation_error(
+    error: ValidationError, model: type[BaseModel]
+) -> list[tuple[str, str]]:
+    """(field, message) pairs from a pydantic error, worded for a user."""
+    problems = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(config)"
+        if item["type"] == "extra_forbidden":
+            message = f"unknown field; valid fields: {', '.join(model.model_fields) or 'none'}"
+        else:
+            message = f"{item['msg']} (got {item['input']!r})"
+        problems.append((field, message))
+    return problems
+
+
+def validate_config(model: type[C], values: Any, subject: str) -> C:
+    """``model`` validated from ``values`` (a mapping or an instance of ``model``).
+
+    Raises :class:`ConfigError` naming each offending field; ``subject`` says whose config
+    it is ("teacher 'adam'").
+    """
+    if isinstance(values, model):
+        return values
+    if isinstance(values, BaseModel):
+        values = values.model_dump()
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(subject, problems_from_validation_error(error, model)) from None
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One config field as ``amalg show`` presents it."""
+
+    name: str
+    type: str
+    default: Any
+    required: bool
+    bounds: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "default": self.default,
+            "required": self.required,
+            "bounds": self.bounds,
+            "description": self.description,
+        }
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is None or annotation is type(None):
+        return "None"
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " | ".join(repr(arg) for arg in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(arg) for arg in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+_BOUNDS = (
+    (annotated_types.Gt, "gt", ">"),
+    (annotated_types.Ge, "ge", ">="),
+    (annotated_types.Lt, "lt", "<"),
+    (annotated_types.Le, "le", "<="),
+    (annotated_types.MinLen, "min_length", "length >="),
+    (annotated_types.MaxLen, "max_length", "length <="),
+)
+
+
+def _bounds(metadata: list[Any]) -> str:
+    parts = []
+    for item in metadata:
+        for kind, attribute, symbol in _BOUNDS:
+            if isinstance(item, kind):
+                parts.append(f"{symbol} {getattr(item, attribute)}")
+    return ", ".join(parts)
+
+
+def describe_fields(model: type[BaseModel]) -> tuple[ConfigField, ...]:
+    """The fields of a config model: type, default, bounds and description."""
+    described = []
+    for name, info in model.model_fields.items():
+        required = info.default is PydanticUndefined and info.default_factory is None
+        if required:
+            default = None
+        elif info.default_factory is not None:
+            default = info.default_factory()  # type: ignore[call-arg]
+        else:
+            default = info.default
+        described.append(
+            ConfigField(
+                name=name,
+                type=_type_name(info.annotation),
+                default=default,
+                required=required,
+                bounds=_bounds(info.metadata),
+                description=info.description or "",
+            )
+        )
+    return tuple(described)

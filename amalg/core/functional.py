@@ -1,0 +1,61 @@
+"""Small differentiable building blocks shared by update rules.
+
+Nothing here mutates its inputs: every function returns new tensors, so gradients flow
+through an unrolled trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Params", "State", "bias_correction", "ema", "safe_sqrt", "tree_leaves", "tree_map"]
+
+Params = dict[str, Tensor]
+"""Task parameters (and gradients, and updates): a flat mapping from name to tensor."""
+
+State = dict[str, Any]
+"""Optimizer state: a nested ``dict`` whose leaves are tensors."""
+
+
+def ema(average: Tensor, value: Tensor, decay: float | Tensor) -> Tensor:
+    """Exponential moving average step: ``decay * average + (1 - decay) * value``."""
+    return decay * average + (1 - decay) * value
+
+
+def bias_correction(decay: float | Tensor, step: int) -> float | Tensor:
+    """``1 - decay**(step + 1)``: the Adam bias correction after ``step + 1`` updates
+    (``step`` counts from 0 at the first update)."""
+    return 1 - decay ** (step + 1)
+
+
+def safe_sqrt(x: Tensor) -> Tensor:
+    """``sqrt(x)`` whose gradient is 0 where ``x == 0`` instead of infinite.
+
+    A coordinate whose gradient was exactly zero so far (a dead ReLU, say) has a second
+    moment of 0; plain ``sqrt`` would send ``inf * 0 = nan`` back through the unroll.
+    """
+    positive = x > 0
+    root = torch.sqrt(torch.where(positive, x, torch.ones_like(x)))
+    return torch.where(positive, root, torch.zeros_like(x))
+
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` to the leaves of nested dicts (and lists/tuples) with the same structure."""
+    if isinstance(tree, Mapping):
+        return {key: tree_map(fn, tree[key], *(other[key] for other in rest)) for key in tree}
+    if isinstance(tree, list | tuple):
+        return type(tree)(tree_map(fn, *items) for items in zip(tree, *rest, strict=True))
+    return fn(tree, *rest)
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """The leaves of nested dicts/lists/tuples, in a stable order."""
+    if isinstance(tree, Mapping):
+        return [leaf for key in tree for leaf in tree_leaves(tree[key])]
+    if isinstance(tree, list | tuple):
+        return [leaf for item in tree for leaf in tree_leaves(item)]
+    return [tree]

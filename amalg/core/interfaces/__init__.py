@@ -1,0 +1,31 @@
+"""The typed contracts every component implements, one module per kind."""
+
+from amalg.core.interfaces.estimator import (
+    MetaGradient,
+    MetaGradientEstimator,
+    TruncationFn,
+    TruncationResult,
+)
+from amalg.core.interfaces.perturbation import Perturbation
+from amalg.core.interfaces.scheme import AmalgamationScheme, TeacherCountError, TruncationLosses
+from amalg.core.interfaces.student import Student
+from amalg.core.interfaces.task import Batch, Split, Task
+from amalg.core.interfaces.teacher import ElementwiseTeacher, Teacher, UpdateRule
+
+__all__ = [
+    "AmalgamationScheme",
+    "Batch",
+    "ElementwiseTeacher",
+    "MetaGradient",
+    "MetaGradientEstimator",
+    "Perturbation",
+    "Split",
+    "Student",
+    "Task",
+    "Teacher",
+    "TeacherCountError",
+    "TruncationFn",
+    "TruncationLosses",
+    "TruncationResult",
+    "UpdateRule",
+]

@@ -1,0 +1,145 @@
+"""Teacher: an analytical, differentiable update rule (SGD, Adam, ...).
+
+The contract is functional (optax style)::
+
+    state = teacher.init(params)
+    delta, state = teacher.update(grads, state, params, step)
+    params = {k: params[k] - delta[k] for k in params}
+
+``params``, ``grads`` and ``delta`` are ``dict[str, Tensor]`` with the same keys, shapes and
+dtypes; ``step`` counts from 0 at the first update. ``update`` never mutates its inputs, so a
+loss after an unroll can be differentiated through every step (and with respect to a
+hyperparameter given as a tensor through :meth:`Teacher.with_hyperparameters`).
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import Tensor
+
+from amalg.core.component import Component
+from amalg.core.errors import ConfigError
+from amalg.core.functional import Params, State
+
+__all__ = ["ElementwiseTeacher", "Teacher", "UpdateRule"]
+
+
+class UpdateRule(Component):
+    """The shape shared by teachers and students: ``init`` and ``update``."""
+
+    @abstractmethod
+    def init(self, params: Params) -> State:
+        """The initial optimizer state for ``params`` (new tensors, ``params`` untouched)."""
+
+    @abstractmethod
+    def update(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """The update ``delta`` (new parameters are ``params - delta``) and the new state."""
+
+    def apply(self, params: Params, delta: Params) -> Params:
+        """``params - delta``, key by key, as new tensors."""
+        return {key: value - delta[key] for key, value in params.items()}
+
+
+class Teacher(UpdateRule):
+    """An analytical optimizer used as a teacher (and as a baseline)."""
+
+    kind: ClassVar[str] = "teacher"
+
+    def __init__(self, config: Any = None, /, **fields: Any) -> None:
+        super().__init__(config, **fields)
+        self._overrides: dict[str, Tensor] = {}
+
+    differentiable: ClassVar[tuple[str, ...] | None] = None
+    """The config fields :meth:`with_hyperparameters` may replace by tensors (None: every
+    float field)."""
+
+    def _differentiable(self) -> list[str]:
+        floats = [
+            key
+            for key, value in self.config
+            if isinstance(value, float) and not isinstance(value, bool)
+        ]
+        return floats if self.differentiable is None else list(self.differentiable)
+
+    @property
+    def hyperparameters(self) -> Mapping[str, float | Tensor]:
+        """The hyperparameters as ``update`` uses them: the config's float fields, except
+        those replaced by :meth:`with_hyperparameters`."""
+        values: dict[str, float | Tensor] = {
+            key: getattr(self.config, key) for key in self._differentiable()
+        }
+        values.update(self._overrides)
+        return values
+
+    def with_hyperparameters(self, **values: Tensor) -> Self:
+        """A copy of this teacher whose hyperparameters are the given scalar tensors.
+
+        Gradients then flow from an unroll back to them, e.g. to the learning rate::
+
+            lr = torch.tensor(0.005, requires_grad=True)
+            teacher = amalg.create("teacher", "adam").with_hyperparameters(lr=lr)
+
+        The config keeps its nominal values; only ``update`` sees the tensors.
+        """
+        allowed = self._differentiable()
+        problems = []
+        for key, value in values.items():
+            if key not in allowed:
+                problems.append(
+                    (key, f"not a differentiable hyperparameter; those are: {', '.join(allowed)}")
+                )
+            elif not (isinstance(value, Tensor) and value.dim() == 0 and value.is_floating_point()):
+                problems.append((key, "expected a 0-dimensional floating-point tensor"))
+        if problems:
+            raise ConfigError(f"{self.kind} {self.name!r}", problems)
+        clone = copy.copy(self)
+        clone._overrides = {**self._overrides, **values}
+        return clone
+
+
+class ElementwiseTeacher(Teacher):
+    """A teacher whose rule acts on each tensor on its own with per-tensor state slots.
+
+    Subclasses list their state slots (``slots = ("m", "v")``: each slot holds one tensor per
+    parameter, zeros at first) and implement :meth:`rule` for a single tensor. The state is
+    ``{slot: {param_name: tensor}}``.
+    """
+
+    slots: ClassVar[tuple[str, ...]] = ()
+
+    def init(self, params: Params) -> State:
+        return {
+            slot: {key: torch.zeros_like(value) for key, value in params.items()}
+            for slot in self.slots
+        }
+
+    def update(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        hyper = self.hyperparameters
+        delta: Params = {}
+        new_state: State = {slot: {} for slot in self.slots}
+        for key, grad in grads.items():
+            slots = {slot: state[slot][key] for slot in self.slots}
+            delta[key], new_slots = self.rule(grad, slots, params[key], step, hyper)
+            for slot in self.slots:
+                new_state[slot][key] = new_slots[slot]
+        return delta, new_state
+
+    @abstractmethod
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The update of one tensor and its new slot values."""

@@ -1,0 +1,1 @@
+"""amalg's built-in components, registered through amalg's own entry points."""

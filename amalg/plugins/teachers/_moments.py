@@ -1,0 +1,34 @@
+"""The first and second moment estimates shared by Adam, AddSign and PowerSign."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor
+
+from amalg.core.config import (
+    ComponentConfig,
+    Epsilon,
+    FirstMomentDecay,
+    LearningRate,
+    SecondMomentDecay,
+)
+from amalg.core.functional import bias_correction, ema
+
+
+class MomentsConfig(ComponentConfig):
+    lr: LearningRate = 0.005
+    beta1: FirstMomentDecay = 0.9
+    beta2: SecondMomentDecay = 0.999
+    eps: Epsilon = 1e-10
+
+
+def moments(
+    grad: Tensor, slots: dict[str, Tensor], step: int, hyper: Mapping[str, float | Tensor]
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(m, v, m_hat, v_hat)``: the EMAs of g and g^2 and their bias-corrected values
+    ``m / (1 - beta1^(t+1))`` and ``v / (1 - beta2^(t+1))`` (Kingma & Ba 2015)."""
+    beta1, beta2 = hyper["beta1"], hyper["beta2"]
+    m = ema(slots["m"], grad, beta1)
+    v = ema(slots["v"], grad * grad, beta2)
+    return m, v, m / bias_correction(beta1, step), v / bias_correction(beta2, step)

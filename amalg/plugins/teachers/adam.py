@@ -1,0 +1,40 @@
+"""Adam."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from torch import Tensor
+
+from amalg.core.functional import safe_sqrt
+from amalg.core.interfaces import ElementwiseTeacher
+from amalg.plugins.teachers._moments import MomentsConfig, moments
+
+
+class AdamConfig(MomentsConfig):
+    pass
+
+
+class Adam(ElementwiseTeacher):
+    """Adam: delta = lr * m_hat / (sqrt(v_hat) + eps).
+
+    Kingma & Ba 2015; Huang et al. 2022, Table 3 ("Adam: m-hat / sqrt(v-hat)"). m and v are
+    EMAs of g and g^2 with standard bias correction, eps outside the root: the rule of
+    torch.optim.Adam. Default learning rate from the reference presets.
+    """
+
+    name: ClassVar[str] = "adam"
+    config_class = AdamConfig
+    slots = ("m", "v")
+
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
+        return hyper["lr"] * m_hat / (safe_sqrt(v_hat) + hyper["eps"]), {"m": m, "v": v}

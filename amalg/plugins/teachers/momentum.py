@@ -1,0 +1,46 @@
+"""Momentum with an exponential moving average of the gradient."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field
+from torch import Tensor
+
+from amalg.core.config import ComponentConfig, FirstMomentDecay, LearningRate
+from amalg.core.functional import bias_correction, ema
+from amalg.core.interfaces import ElementwiseTeacher
+
+
+class MomentumConfig(ComponentConfig):
+    lr: LearningRate = 0.5
+    beta: FirstMomentDecay = 0.9
+    bias_correction: bool = Field(
+        True, description="Divide m by 1 - beta^(t+1) (the m-hat of Huang et al. 2022, Table 3)."
+    )
+
+
+class Momentum(ElementwiseTeacher):
+    """Momentum: delta = lr * m_hat, with m = beta * m + (1 - beta) * g.
+
+    Seed 000, Table 3 ("Momentum: m-hat"). m_hat = m / (1 - beta^(t+1)) with the step t
+    counted from 0; set ``bias_correction=false`` for the raw average m.
+    """
+
+    name: ClassVar[str] = "momentum"
+    config_class = MomentumConfig
+    slots = ("m",)
+
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        beta = hyper["beta"]
+        m = ema(slots["m"], grad, beta)
+        m_hat = m / bias_correction(beta, step) if self.config.bias_correction else m
+        return hyper["lr"] * m_hat, {"m": m}

@@ -1,0 +1,56 @@
+"""RMSProp."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field
+from torch import Tensor
+
+from amalg.core.config import (
+    ComponentConfig,
+    Epsilon,
+    LearningRate,
+    SecondMomentDecay,
+)
+from amalg.core.functional import bias_correction, ema, safe_sqrt
+from amalg.core.interfaces import ElementwiseTeacher
+
+
+class RMSPropConfig(ComponentConfig):
+    lr: LearningRate = 0.005
+    beta2: SecondMomentDecay = 0.999
+    eps: Epsilon = 1e-10
+    bias_correction: bool = Field(
+        True,
+        description="Divide v by 1 - beta2^(t+1) (the v-hat of Huang et al. 2022, Table 3); "
+        "false gives torch.optim.RMSprop's rule.",
+    )
+
+
+class RMSProp(ElementwiseTeacher):
+    """RMSProp: delta = lr * g / sqrt(v_hat + eps), with v = beta2 * v + (1 - beta2) * g^2.
+
+    Seed 000, Table 3 ("RMSProp: g / sqrt(v-hat)"); eps sits inside the square root as in
+    the design's numerics table (torch.optim.RMSprop adds it outside). v_hat is
+    v / (1 - beta2^(t+1)); with ``bias_correction=false`` and beta2 = torch's ``alpha`` the
+    rule is torch.optim.RMSprop's (eps placement aside).
+    """
+
+    name: ClassVar[str] = "rmsprop"
+    config_class = RMSPropConfig
+    slots = ("v",)
+
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        beta2 = hyper["beta2"]
+        v = ema(slots["v"], grad * grad, beta2)
+        v_hat = v / bias_correction(beta2, step) if self.config.bias_correction else v
+        return hyper["lr"] * grad / safe_sqrt(v_hat + hyper["eps"]), {"v": v}

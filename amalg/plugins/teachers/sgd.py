@@ -1,0 +1,35 @@
+"""Stochastic gradient descent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from torch import Tensor
+
+from amalg.core.config import ComponentConfig, LearningRate
+from amalg.core.interfaces import ElementwiseTeacher
+
+
+class SGDConfig(ComponentConfig):
+    lr: LearningRate = 0.2
+
+
+class SGD(ElementwiseTeacher):
+    """Stochastic gradient descent: delta = lr * g.
+
+    Seed 000, Table 3 ("SGD: g"); default learning rate from the reference presets.
+    """
+
+    name: ClassVar[str] = "sgd"
+    config_class = SGDConfig
+
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return hyper["lr"] * grad, {}

@@ -1,0 +1,83 @@
+"""AddSign and PowerSign (Bello et al. 2017), made differentiable as in Huang et al. 2022, eq. 8."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from amalg.core.config import LearningRate
+from amalg.core.functional import safe_sqrt
+from amalg.core.interfaces import ElementwiseTeacher
+from amalg.plugins.teachers._moments import MomentsConfig, moments
+
+
+class SignAgreementTeacher(ElementwiseTeacher):
+    """Shared rule: delta = lr * scale(a) * g with the soft sign agreement
+
+    a = tanh(m_hat / (sqrt(v_hat) + eps)) * tanh(g / (sqrt(v_hat) + eps)),
+
+    the differentiable stand-in for sign(m_hat) * sign(g) (Huang et al. 2022, eq. 8): dividing by
+    sqrt(v_hat) gives tanh a consistent input scale whatever the gradient magnitude.
+    """
+
+    slots = ("m", "v")
+
+    @staticmethod
+    @abstractmethod
+    def scale(agreement: Tensor) -> Tensor:
+        """How the step grows with agreement between momentum and gradient."""
+
+    def rule(
+        self,
+        grad: Tensor,
+        slots: dict[str, Tensor],
+        param: Tensor,
+        step: int,
+        hyper: Mapping[str, float | Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
+        root = safe_sqrt(v_hat) + hyper["eps"]
+        agreement = torch.tanh(m_hat / root) * torch.tanh(grad / root)
+        return hyper["lr"] * self.scale(agreement) * grad, {"m": m, "v": v}
+
+
+class AddSignConfig(MomentsConfig):
+    lr: LearningRate = 0.1
+
+
+class AddSign(SignAgreementTeacher):
+    """AddSign: delta = lr * (1 + tanh(m_hat/sqrt(v_hat)) * tanh(g/sqrt(v_hat))) * g.
+
+    Bello et al. 2017 (g * (1 + sign(m) sign(g))), with the soft sign of Huang et al. 2022, eq. 8
+    and Table 3; sqrt(v_hat) + eps in the denominators. Default lr from the reference presets.
+    """
+
+    name: ClassVar[str] = "addsign"
+    config_class = AddSignConfig
+
+    @staticmethod
+    def scale(agreement: Tensor) -> Tensor:
+        return 1 + agreement
+
+
+class PowerSignConfig(MomentsConfig):
+    lr: LearningRate = 0.1
+
+
+class PowerSign(SignAgreementTeacher):
+    """PowerSign: delta = lr * exp(tanh(m_hat/sqrt(v_hat)) * tanh(g/sqrt(v_hat))) * g.
+
+    Bello et al. 2017 (g * exp(sign(m) sign(g))), with the soft sign of Huang et al. 2022, eq. 8
+    and Table 3; sqrt(v_hat) + eps in the denominators. Default lr from the reference presets.
+    """
+
+    name: ClassVar[str] = "powersign"
+    config_class = PowerSignConfig
+
+    @staticmethod
+    def scale(agreement: Tensor) -> Tensor:
+        return torch.exp(agreement)

@@ -1,0 +1,111 @@
+"""`amalg list` and `amalg show` through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from amalg.cli import app
+
+from ..core.test_registry import SIGN_SGD
+
+# Rich wraps tables to the terminal width; a wide one keeps each cell on one line.
+WIDE = {"COLUMNS": "200"}
+TEACHERS = {"sgd", "momentum", "rmsprop", "adam", "addsign", "powersign", "nadamw"}
+
+
+@pytest.fixture
+def runner(fresh_registry) -> CliRunner:
+    fresh_registry()
+    return CliRunner(env=WIDE)
+
+
+def test_list_shows_every_teacher_with_its_source(runner):
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for name in TEACHERS:
+        assert name in result.output
+    assert "amalg.teachers" in result.output
+
+
+def test_list_teacher_json_gives_the_seven_teachers_and_their_schemas(runner):
+    result = runner.invoke(app, ["list", "teachers", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    names = {record["name"] for record in payload["components"]}
+    assert names == TEACHERS
+    for record in payload["components"]:
+        assert record["kind"] == "teacher"
+        assert "lr" in record["config_schema"]["properties"]
+    assert payload["broken_plugins"] == [] and payload["disabled_plugins"] == []
+
+
+def test_list_reports_broken_and_disabled_plugins(install_plugin, fresh_registry, monkeypatch):
+    install_plugin("amalg-broken", "amalg_broken", "import no_such_module\n", entry_point="broken")
+    install_plugin(
+        "amalg-signsgd", "amalg_signsgd", SIGN_SGD.format(name="signsgd"), entry_point="signsgd"
+    )
+    monkeypatch.setenv("AMALG_DISABLE_PLUGINS", "signsgd")
+    fresh_registry()
+    runner = CliRunner(env=WIDE)
+
+    result = runner.invoke(app, ["list", "teacher"])
+    assert result.exit_code == 0, result.output
+    assert "broken plugins" in result.output and "No module named 'no_such_module'" in result.output
+    assert "Disabled by AMALG_DISABLE_PLUGINS: signsgd" in result.output
+
+    payload = json.loads(runner.invoke(app, ["list", "--json"]).output)
+    assert payload["broken_plugins"][0]["plugin"] == "broken"
+    assert payload["disabled_plugins"] == ["signsgd"]
+
+
+def test_list_of_a_kind_with_nothing_installed_says_so(runner):
+    result = runner.invoke(app, ["list", "estimators"])
+    assert result.exit_code == 0
+    assert "No estimators are installed." in result.output
+
+
+def test_show_gives_fields_types_defaults_bounds_and_descriptions(runner):
+    result = runner.invoke(app, ["show", "teacher", "adam"])
+    assert result.exit_code == 0, result.output
+    assert "torch.optim.Adam" in result.output
+    for text in ("lr", "float", "0.005", "> 0", "beta2", ">= 0, < 1", "Numerical stability"):
+        assert text in result.output
+
+
+def test_show_json(runner):
+    result = runner.invoke(app, ["show", "teachers", "nadamw", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    fields = {field["name"]: field for field in payload["fields"]}
+    assert fields["horizon"]["type"] == "int | None" and fields["horizon"]["bounds"] == ">= 1"
+    assert fields["lr"]["default"] == 0.005 and not fields["lr"]["required"]
+    assert "Appendix F" in payload["description"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "teachr"], "error: unknown component kind 'teachr'; did you mean 'teacher'?"),
+        (["show", "teacher", "adm"], "error: unknown teacher 'adm'; did you mean 'adam'"),
+        (["show", "schem", "minmax"], "error: unknown component kind 'schem'"),
+        (["show", "student", "rnnprop"], "error: unknown student 'rnnprop'; none is installed"),
+    ],
+)
+def test_a_user_mistake_gives_one_line_and_exit_code_2(runner, args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_a_duplicate_component_is_a_clear_error_not_a_traceback(install_plugin, fresh_registry):
+    install_plugin("amalg-adam2", "amalg_adam2", SIGN_SGD.format(name="adam"), entry_point="adam2")
+    fresh_registry()
+    result = CliRunner().invoke(app, ["show", "teacher", "adam"])
+    assert result.exit_code == 2
+    assert "registered by two plugins" in result.stderr and "Traceback" not in result.output

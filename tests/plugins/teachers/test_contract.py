@@ -1,0 +1,140 @@
+"""Every registered teacher, built-in or installed by a plugin, meets the same contract."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import amalg
+from amalg.core.errors import ConfigError
+from amalg.core.functional import tree_leaves
+
+from .problems import gradients, quadratic, random_params, unroll
+
+TEACHERS = [info.name for info in amalg.list_components("teacher")]
+
+
+@pytest.fixture(params=TEACHERS)
+def name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_update_keeps_keys_shapes_and_dtypes(name: str, dtype: torch.dtype) -> None:
+    teacher = amalg.create("teacher", name)
+    params = random_params(dtype)
+    state = teacher.init(params)
+    for step in range(3):
+        grads = random_params(dtype, seed=step + 1)
+        delta, new_state = teacher.update(grads, state, params, step)
+        assert delta.keys() == params.keys()
+        for key, value in params.items():
+            assert delta[key].shape == value.shape and delta[key].dtype == dtype
+            assert torch.isfinite(delta[key]).all()
+        old_leaves, new_leaves = tree_leaves(state), tree_leaves(new_state)
+        assert [(t.shape, t.dtype) for t in old_leaves] == [(t.shape, t.dtype) for t in new_leaves]
+        params, state = teacher.apply(params, delta), new_state
+
+
+def test_update_mutates_nothing(name: str) -> None:
+    teacher = amalg.create("teacher", name)
+    params = random_params()
+    state = teacher.init(params)
+    _, state = teacher.update(random_params(seed=1), state, params, 0)
+    grads = random_params(seed=2)
+    inputs = [*params.values(), *grads.values(), *tree_leaves(state)]
+    versions = [tensor._version for tensor in inputs]
+    copies = [tensor.clone() for tensor in inputs]
+
+    teacher.update(grads, state, params, 1)
+
+    assert [tensor._version for tensor in inputs] == versions
+    assert all(torch.equal(a, b) for a, b in zip(inputs, copies, strict=True))
+
+
+def test_a_zero_gradient_gives_a_finite_update(name: str) -> None:
+    teacher = amalg.create("teacher", name)
+    params = random_params()
+    zeros = {key: torch.zeros_like(value) for key, value in params.items()}
+    delta, _ = teacher.update(zeros, teacher.init(params), params, 0)
+    assert all(torch.isfinite(value).all() for value in delta.values())
+
+
+def test_a_few_hundred_steps_reduce_a_random_quadratic(name: str) -> None:
+    teacher = amalg.create("teacher", name)
+    params, loss = quadratic(torch.float32)
+    final = unroll(teacher, params, loss, steps=300)
+    assert loss(final) < 0.5 * loss(params)
+
+
+def test_config_round_trips_through_json(name: str) -> None:
+    teacher = amalg.create("teacher", name)
+    text = teacher.config.model_dump_json()
+    assert type(teacher.config).model_validate_json(text) == teacher.config
+    assert amalg.create("teacher", name, **json.loads(text)).config == teacher.config
+
+
+def _bad_values(schema: dict) -> list[object]:
+    """Values the schema of one field forbids: out of bounds, NaN, the wrong type."""
+    options = schema.get("anyOf", [schema])
+    types = {option.get("type") for option in options}
+    bad: list[object] = ["not-a-value"] if "string" not in types else []
+    for option in options:
+        if option.get("type") in ("number", "integer"):
+            if "minimum" in option:
+                bad.append(option["minimum"] - 1)
+            if "exclusiveMinimum" in option:
+                bad.append(option["exclusiveMinimum"])
+            if "maximum" in option:
+                bad.append(option["maximum"] + 1)
+            if "exclusiveMaximum" in option:
+                bad.append(option["exclusiveMaximum"])
+            if option["type"] == "number":
+                bad.append(math.nan)
+    return bad
+
+
+def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
+    info = amalg.create("teacher", name)
+    schema = type(info.config).model_json_schema()
+    checked = 0
+    for field, field_schema in schema["properties"].items():
+        for value in _bad_values(field_schema):
+            with pytest.raises(ConfigError, match=rf"teacher '{name}': {field}: "):
+                amalg.create("teacher", name, **{field: value})
+            checked += 1
+    assert checked >= len(schema["properties"])
+    with pytest.raises(ConfigError, match="no_such_field: unknown field"):
+        amalg.create("teacher", name, no_such_field=1)
+
+
+def test_every_config_field_is_described(name: str) -> None:
+    schema = type(amalg.create("teacher", name).config).model_json_schema()
+    undocumented = [f for f, spec in schema["properties"].items() if not spec.get("description")]
+    assert undocumented == []
+
+
+def test_loss_gradient_with_respect_to_lr_matches_finite_differences(name: str) -> None:
+    teacher = amalg.create("teacher", name)
+    params, quadratic_loss = quadratic(torch.float64)
+    params["dead"] = torch.tensor([0.5, -2.0, 3.0], dtype=torch.float64)
+
+    def loss(values):
+        # Weights of an always-zero input (an MNIST border pixel): "dead" gets an exactly-zero
+        # gradient that still depends on the other parameters; the meta-gradient through it
+        # must not become NaN.
+        live = quadratic_loss({key: value for key, value in values.items() if key != "dead"})
+        return live + (1 + live) * (values["dead"] * torch.zeros(3, dtype=torch.float64)).sum()
+
+    def loss_after_five_steps(lr: torch.Tensor) -> torch.Tensor:
+        rule = teacher.with_hyperparameters(lr=lr)
+        return loss(unroll(rule, params, loss, steps=5, differentiable=True))
+
+    assert gradients(loss, params)["dead"].abs().max() == 0
+    lr = torch.tensor(teacher.config.lr, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(loss_after_five_steps, (lr,), eps=1e-6, atol=1e-5)
+    (grad,) = torch.autograd.grad(loss_after_five_steps(lr), lr)
+    assert torch.isfinite(grad) and grad != 0

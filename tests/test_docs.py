@@ -1,0 +1,35 @@
+"""The documentation stays true: the README's plugin example is the tested example package,
+every hook is documented, every kind has a hook."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from amalg.core import hookspecs
+from amalg.core.registry import KINDS
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_shows_the_example_plugin_package_verbatim():
+    for name in ("pyproject.toml", "amalg_adagrad.py"):
+        text = (ROOT / "examples" / "amalg-adagrad" / name).read_text().rstrip()
+        assert text in README, f"README's copy of {name} is out of date"
+
+
+def test_readme_gives_the_two_setup_commands():
+    assert "make run" in README and "make test" in README
+
+
+def test_every_kind_has_a_documented_hook_taking_register():
+    specs = {
+        name: function
+        for name, function in vars(hookspecs).items()
+        if callable(function) and hasattr(function, "amalg_spec")
+    }
+    assert set(specs) == {spec.hook for spec in KINDS.values()}
+    for name, function in specs.items():
+        assert inspect.getdoc(function), f"{name} has no docstring"
+        assert list(inspect.signature(function).parameters) == ["register"]

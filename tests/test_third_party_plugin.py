@@ -1,0 +1,76 @@
+"""The example third-party package, pip-installed, shows up in amalg and passes the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "amalg-adagrad"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def _run(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("AMALG_DISABLE_PLUGINS", None)
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def test_a_pip_installed_teacher_appears_in_amalg_list(site: Path) -> None:
+    result = _run(site, "-m", "amalg", "list", "teacher", "--json")
+    assert result.returncode == 0, result.stderr
+    records = {record["name"]: record for record in json.loads(result.stdout)["components"]}
+    assert records["adagrad"]["package"] == "amalg-adagrad"
+    assert records["adagrad"]["plugin"] == "adagrad"
+
+
+def test_a_pip_installed_teacher_can_be_created(site: Path) -> None:
+    code = "import amalg; print(amalg.create('teacher', 'adagrad', lr=0.1).config.lr)"
+    result = _run(site, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0.1"
+
+
+def test_a_pip_installed_teacher_passes_the_teacher_contract(site: Path) -> None:
+    result = _run(
+        site,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/plugins/teachers/test_contract.py",
+        "-k",
+        "adagrad",
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
