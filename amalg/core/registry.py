@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -123,6 +124,8 @@ class BrokenPlugin:
     package: str | None
     version: str | None
     error: str
+    traceback: str = ""
+    """The formatted traceback when an exception caused the failure (for plugin authors)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +133,7 @@ class BrokenPlugin:
             "package": self.package,
             "version": self.version,
             "error": self.error,
+            "traceback": self.traceback,
         }
 
 
@@ -262,7 +266,7 @@ class Registry:
             try:
                 plugin = entry_point.load()
             except Exception as exc:  # a broken plugin must not break amalg
-                self._record(info, f"import of {entry_point.value!r} failed: {_describe(exc)}")
+                self._record(info, f"import of {entry_point.value!r} failed: {_describe(exc)}", exc)
                 continue
             self._register_plugin(plugin, info)
 
@@ -274,7 +278,7 @@ class Registry:
         try:
             self._pm.register(plugin, name=info.name)
         except Exception as exc:  # pluggy validates hook signatures here
-            self._record(info, _describe(exc))
+            self._record(info, _describe(exc), exc)
             return
         callers = self._pm.get_hookcallers(plugin) or []
         unknown = sorted(caller.name for caller in callers if not caller.has_spec())
@@ -290,8 +294,9 @@ class Registry:
             return
         self._plugins[info.name] = info
 
-    def _record(self, info: PluginInfo, error: str) -> None:
-        self._broken.append(BrokenPlugin(info.name, info.package, info.version, error))
+    def _record(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
+        trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        self._broken.append(BrokenPlugin(info.name, info.package, info.version, error, trace))
 
     # -- components ----------------------------------------------------------------------
 
@@ -317,7 +322,7 @@ class Registry:
             try:
                 impl.function(**({"register": register} if impl.argnames else {}))
             except Exception as exc:  # keep the other plugins working
-                self._record(plugin, f"{spec.hook} failed: {_describe(exc)}")
+                self._record(plugin, f"{spec.hook} failed: {_describe(exc)}", exc)
                 continue
             for name, info in staged.items():
                 if name in found:

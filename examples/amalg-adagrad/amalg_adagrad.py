@@ -1,13 +1,12 @@
 """An Adagrad teacher for amalg, as a third-party plugin."""
 
-from collections.abc import Mapping
-
 from torch import Tensor
 
 import amalg
 from amalg.core.config import ComponentConfig, Epsilon, LearningRate
 from amalg.core.functional import safe_sqrt
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.hookspecs import Register
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, Teacher, TensorUpdate
 
 
 class AdagradConfig(ComponentConfig):
@@ -26,18 +25,13 @@ class Adagrad(ElementwiseTeacher):
     slots = ("sum_sq",)
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         sum_sq = slots["sum_sq"] + grad * grad
         delta = hyper["lr"] * grad / (safe_sqrt(sum_sq) + hyper["eps"])
         return delta, {"sum_sq": sum_sq}
 
 
 @amalg.hookimpl
-def register_teachers(register):
+def register_teachers(register: Register[Teacher]) -> None:
     register(Adagrad)

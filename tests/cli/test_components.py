@@ -92,6 +92,9 @@ def test_show_json(runner):
         (["show", "teacher", "adm"], "error: unknown teacher 'adm'; did you mean 'adam'"),
         (["show", "schem", "minmax"], "error: unknown component kind 'schem'"),
         (["show", "student", "rnnprop"], "error: unknown student 'rnnprop'; none is installed"),
+        (["lst"], "error: No such command 'lst'. Did you mean 'list'? (see `amalg --help`)"),
+        (["list", "--jsn"], "error: No such option: --jsn"),
+        (["show", "teacher"], "error: Missing argument 'name'. (see `amalg show --help`)"),
     ],
 )
 def test_a_user_mistake_gives_one_line_and_exit_code_2(runner, args, message):
@@ -109,3 +112,9 @@ def test_a_duplicate_component_is_a_clear_error_not_a_traceback(install_plugin, 
     result = CliRunner().invoke(app, ["show", "teacher", "adam"])
     assert result.exit_code == 2
     assert "registered by two plugins" in result.stderr and "Traceback" not in result.output
+
+
+def test_amalg_alone_prints_help(runner):
+    result = runner.invoke(app, [])
+    assert result.exit_code == 0
+    assert "list" in result.output and "show" in result.output

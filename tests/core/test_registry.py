@@ -81,6 +81,7 @@ def test_a_plugin_that_raises_on_import_is_recorded_and_the_rest_still_load(
     [problem] = registry.broken()
     assert (problem.plugin, problem.package) == ("broken", "amalg-broken")
     assert "RuntimeError: no GPU here" in problem.error
+    assert "Traceback" in problem.traceback and "amalg_broken.py" in problem.traceback
     with pytest.raises(UnknownComponentError, match="failed to load: broken"):
         registry.get("teacher", "fancy")
 

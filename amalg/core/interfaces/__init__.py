@@ -10,20 +10,30 @@ from amalg.core.interfaces.perturbation import Perturbation
 from amalg.core.interfaces.scheme import AmalgamationScheme, TeacherCountError, TruncationLosses
 from amalg.core.interfaces.student import Student
 from amalg.core.interfaces.task import Batch, Split, Task
-from amalg.core.interfaces.teacher import ElementwiseTeacher, Teacher, UpdateRule
+from amalg.core.interfaces.teacher import (
+    ElementwiseTeacher,
+    Hyper,
+    Slots,
+    Teacher,
+    TensorUpdate,
+    UpdateRule,
+)
 
 __all__ = [
     "AmalgamationScheme",
     "Batch",
     "ElementwiseTeacher",
+    "Hyper",
     "MetaGradient",
     "MetaGradientEstimator",
     "Perturbation",
+    "Slots",
     "Split",
     "Student",
     "Task",
     "Teacher",
     "TeacherCountError",
+    "TensorUpdate",
     "TruncationFn",
     "TruncationLosses",
     "TruncationResult",

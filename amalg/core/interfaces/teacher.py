@@ -26,7 +26,14 @@ from amalg.core.component import Component
 from amalg.core.errors import ConfigError
 from amalg.core.functional import Params, State
 
-__all__ = ["ElementwiseTeacher", "Teacher", "UpdateRule"]
+__all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
+
+Slots = dict[str, Tensor]
+"""One tensor's state slots, e.g. ``{"m": ..., "v": ...}``."""
+Hyper = Mapping[str, float | Tensor]
+"""Hyperparameters as an update rule reads them: floats, or tensors to differentiate."""
+TensorUpdate = tuple[Tensor, Slots]
+"""One tensor's update ``delta`` and its new slots."""
 
 
 class UpdateRule(Component):
@@ -135,11 +142,6 @@ class ElementwiseTeacher(Teacher):
 
     @abstractmethod
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         """The update of one tensor and its new slot values."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from torch import Tensor
 
 from amalg.core.config import (
@@ -14,6 +12,7 @@ from amalg.core.config import (
     SecondMomentDecay,
 )
 from amalg.core.functional import bias_correction, ema
+from amalg.core.interfaces import Hyper, Slots
 
 
 class MomentsConfig(ComponentConfig):
@@ -24,7 +23,7 @@ class MomentsConfig(ComponentConfig):
 
 
 def moments(
-    grad: Tensor, slots: dict[str, Tensor], step: int, hyper: Mapping[str, float | Tensor]
+    grad: Tensor, slots: Slots, step: int, hyper: Hyper
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(m, v, m_hat, v_hat)``: the EMAs of g and g^2 and their bias-corrected values
     ``m / (1 - beta1^(t+1))`` and ``v / (1 - beta2^(t+1))`` (Kingma & Ba 2015)."""

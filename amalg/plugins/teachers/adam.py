@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from torch import Tensor
 
 from amalg.core.functional import safe_sqrt
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, moments
 
 
@@ -29,12 +28,7 @@ class Adam(ElementwiseTeacher):
     slots = ("m", "v")
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
         return hyper["lr"] * m_hat / (safe_sqrt(v_hat) + hyper["eps"]), {"m": m, "v": v}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import Field
@@ -10,7 +9,7 @@ from torch import Tensor
 
 from amalg.core.config import ComponentConfig, FirstMomentDecay, LearningRate
 from amalg.core.functional import bias_correction, ema
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
 
 class MomentumConfig(ComponentConfig):
@@ -33,13 +32,8 @@ class Momentum(ElementwiseTeacher):
     slots = ("m",)
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         beta = hyper["beta"]
         m = ema(slots["m"], grad, beta)
         m_hat = m / bias_correction(beta, step) if self.config.bias_correction else m

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
@@ -17,7 +16,7 @@ from amalg.core.config import (
     SecondMomentDecay,
 )
 from amalg.core.functional import bias_correction, ema, safe_sqrt
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
 
 class NAdamWConfig(ComponentConfig):
@@ -112,13 +111,8 @@ class NAdamW(ElementwiseTeacher):
         return config.min_lr_mult + (1.0 - config.min_lr_mult) * cosine
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         beta1, beta2 = hyper["beta1"], hyper["beta2"]
         g = grad + 2 * hyper["l2_weight_decay"] * param
         m = ema(slots["m"], g, beta1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import Field
@@ -15,7 +14,7 @@ from amalg.core.config import (
     SecondMomentDecay,
 )
 from amalg.core.functional import bias_correction, ema, safe_sqrt
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
 
 class RMSPropConfig(ComponentConfig):
@@ -43,13 +42,8 @@ class RMSProp(ElementwiseTeacher):
     slots = ("v",)
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         beta2 = hyper["beta2"]
         v = ema(slots["v"], grad * grad, beta2)
         v_hat = v / bias_correction(beta2, step) if self.config.bias_correction else v

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from torch import Tensor
 
 from amalg.core.config import ComponentConfig, LearningRate
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
 
 class SGDConfig(ComponentConfig):
@@ -25,11 +24,6 @@ class SGD(ElementwiseTeacher):
     config_class = SGDConfig
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         return hyper["lr"] * grad, {}

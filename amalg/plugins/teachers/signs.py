@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor
 
 from amalg.core.config import LearningRate
 from amalg.core.functional import safe_sqrt
-from amalg.core.interfaces import ElementwiseTeacher
+from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, moments
 
 
@@ -32,13 +31,8 @@ class SignAgreementTeacher(ElementwiseTeacher):
         """How the step grows with agreement between momentum and gradient."""
 
     def rule(
-        self,
-        grad: Tensor,
-        slots: dict[str, Tensor],
-        param: Tensor,
-        step: int,
-        hyper: Mapping[str, float | Tensor],
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+        self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
+    ) -> TensorUpdate:
         m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
         root = safe_sqrt(v_hat) + hyper["eps"]
         agreement = torch.tanh(m_hat / root) * torch.tanh(grad / root)

@@ -15,6 +15,7 @@ from amalg.core.functional import tree_leaves
 from .problems import gradients, quadratic, random_params, unroll
 
 TEACHERS = [info.name for info in amalg.list_components("teacher")]
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @pytest.fixture(params=TEACHERS)
@@ -22,20 +23,24 @@ def name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_update_keeps_keys_shapes_and_dtypes(name: str, dtype: torch.dtype) -> None:
+def test_update_keeps_keys_shapes_dtypes_and_device(
+    name: str, dtype: torch.dtype, device: str
+) -> None:
     teacher = amalg.create("teacher", name)
-    params = random_params(dtype)
+    params = {key: value.to(device) for key, value in random_params(dtype).items()}
     state = teacher.init(params)
     for step in range(3):
-        grads = random_params(dtype, seed=step + 1)
+        grads = {k: v.to(device) for k, v in random_params(dtype, seed=step + 1).items()}
         delta, new_state = teacher.update(grads, state, params, step)
         assert delta.keys() == params.keys()
         for key, value in params.items():
             assert delta[key].shape == value.shape and delta[key].dtype == dtype
+            assert delta[key].device == value.device
             assert torch.isfinite(delta[key]).all()
-        old_leaves, new_leaves = tree_leaves(state), tree_leaves(new_state)
-        assert [(t.shape, t.dtype) for t in old_leaves] == [(t.shape, t.dtype) for t in new_leaves]
+        layout = [(t.shape, t.dtype, t.device) for t in tree_leaves(state)]
+        assert layout == [(t.shape, t.dtype, t.device) for t in tree_leaves(new_state)]
         params, state = teacher.apply(params, delta), new_state
 
 
