@@ -19,10 +19,6 @@ def test_readme_shows_the_example_plugin_package_verbatim():
         assert text in README, f"README's copy of {name} is out of date"
 
 
-def test_readme_gives_the_two_setup_commands():
-    assert "make run" in README and "make test" in README
-
-
 def test_every_kind_has_a_documented_hook_taking_register():
     specs = {
         name: function

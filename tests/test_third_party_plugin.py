@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ EXAMPLE = ROOT / "examples" / "amalg-adagrad"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Build from a copy: a build leaves build/ and *.egg-info/ beside the sources.
+    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / "amalg-adagrad")
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [
@@ -29,7 +32,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--target",
             str(target),
-            str(EXAMPLE),
+            str(source),
         ],
         check=True,
         capture_output=True,

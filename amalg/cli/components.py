@@ -40,12 +40,17 @@ def list_components(
     components = registry.components(kind)
     broken = registry.broken()
     disabled = registry.disabled()
+    unknown = registry.unknown_disabled()
     if as_json:
         _echo_json(
             {
                 "components": [info.to_dict() for info in components],
                 "broken_plugins": [plugin.to_dict() for plugin in broken],
-                "disabled_plugins": [plugin.name for plugin in disabled],
+                "disabled_plugins": [
+                    {"plugin": plugin.name, "package": plugin.package, "version": plugin.version}
+                    for plugin in disabled
+                ],
+                "unknown_disabled": unknown,
             }
         )
         return
@@ -58,11 +63,11 @@ def list_components(
     table.add_column("summary")
     table.add_column("source", style="dim")
     for info in components:
-        table.add_row(info.kind, info.name, Text(info.summary), _source(info))
+        table.add_row(Text(info.kind), Text(info.name), Text(info.summary), Text(_source(info)))
     if components:
         console.print(table)
     else:
-        console.print(f"No {KINDS[kind].plural if kind else 'components'} are installed.")
+        console.print(Text(f"No {KINDS[kind].plural if kind else 'components'} are installed."))
 
     if broken:
         problems = Table(title="broken plugins", title_justify="left", title_style="bold red")
@@ -71,11 +76,14 @@ def list_components(
         problems.add_column("error")
         for plugin in broken:
             package = " ".join(part for part in (plugin.package, plugin.version) if part)
-            problems.add_row(plugin.plugin, package, Text(plugin.error))
+            problems.add_row(Text(plugin.plugin), Text(package), Text(plugin.error))
         console.print(problems)
     if disabled:
         names = ", ".join(plugin.name for plugin in disabled)
         console.print(Text(f"Disabled by AMALG_DISABLE_PLUGINS: {names}", style="dim"))
+    if unknown:
+        names = ", ".join(unknown)
+        console.print(Text(f"AMALG_DISABLE_PLUGINS names no installed plugin: {names}"))
 
 
 def _source(info: ComponentInfo) -> str:
@@ -110,7 +118,7 @@ def show_component(
         console.print(Text(body), soft_wrap=True)
     console.print(Text(f"from {_source(info)}", style="dim"))
     if not fields:
-        console.print("No config fields.")
+        console.print(Text("No config fields."))
         return
     table = Table(title="config", title_justify="left")
     table.add_column("field", style="bold", no_wrap=True)
@@ -120,5 +128,7 @@ def show_component(
     table.add_column("description")
     for field in fields:
         default = "(required)" if field.required else json.dumps(field.default, default=str)
-        table.add_row(field.name, field.type, default, field.bounds, Text(field.description))
+        cells = (field.name, field.type, default, field.bounds, field.description)
+        # Text(): rich would read "[str]" in "list[str]" as markup and drop it.
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)

@@ -34,7 +34,8 @@ class Component(ABC):
 
     kind: ClassVar[str]
     name: ClassVar[str]
-    config_class: ClassVar[type[ComponentConfig]] = ComponentConfig
+    # No default: a component without its own config model is refused at registration.
+    config_class: ClassVar[type[ComponentConfig]]
 
     config: ComponentConfig
 
@@ -45,6 +46,10 @@ class Component(ABC):
         self.config = validate_config(
             self.config_class, fields if config is None else config, subject
         )
+
+    def details(self) -> dict[str, Any]:
+        """Facts ``amalg list KIND`` shows beside the summary (none by default)."""
+        return {}
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value!r}" for key, value in self.config)

@@ -12,7 +12,6 @@ from typing import Annotated, Any, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import PydanticUndefined
 
 from amalg.core.errors import ConfigError
 
@@ -47,7 +46,8 @@ FirstMomentDecay = Annotated[
 SecondMomentDecay = Annotated[
     float, Field(ge=0, lt=1, description="Decay of v, the moving average of g^2.")
 ]
-Epsilon = Annotated[float, Field(ge=0, description="Numerical stability term.")]
+# Positive: with eps = 0 a coordinate whose gradient was always 0 would divide 0 by 0.
+Epsilon = Annotated[float, Field(gt=0, description="Numerical stability term.")]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -144,13 +144,10 @@ def describe_fields(model: type[BaseModel]) -> tuple[ConfigField, ...]:
     """The fields of a config model: type, default, bounds and description."""
     described = []
     for name, info in model.model_fields.items():
-        required = info.default is PydanticUndefined and info.default_factory is None
-        if required:
-            default = None
-        elif info.default_factory is not None:
-            default = info.default_factory()  # type: ignore[call-arg]
-        else:
-            default = info.default
+        required = info.is_required()
+        default = (
+            None if required else info.get_default(call_default_factory=True, validated_data={})
+        )
         described.append(
             ConfigField(
                 name=name,

@@ -59,20 +59,25 @@ class UnknownComponentError(AmalgError):
     """A component name that no loaded plugin registered for that kind."""
 
     def __init__(
-        self, kind: str, name: str, known: Sequence[str], broken_plugins: Sequence[str] = ()
+        self,
+        kind: str,
+        name: str,
+        known: Sequence[str],
+        troubled: Sequence[str] = (),
+        disabled: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.name = name
         hint = _did_you_mean(name, known)
         if not hint:
             hint = f"; known: {', '.join(sorted(known))}" if known else "; none is installed"
-        broken = ""
-        if broken_plugins:
-            broken = (
-                f" (plugins that failed to load: {', '.join(broken_plugins)}; "
-                "`amalg list` shows why)"
-            )
-        super().__init__(f"unknown {kind} {name!r}{hint}{broken}")
+        notes = []
+        if troubled:
+            notes.append(f"plugins with problems: {', '.join(troubled)} (`amalg list` shows why)")
+        if disabled:
+            notes.append(f"disabled by AMALG_DISABLE_PLUGINS: {', '.join(disabled)}")
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}{extra}")
 
 
 class ConfigError(AmalgError):
@@ -101,6 +106,6 @@ class DuplicateComponentError(PluginError):
         self.name = name
         self.plugins = (first, second)
         super().__init__(
-            f"{kind} {name!r} is registered by two plugins, {first} and {second}; "
-            "uninstall one, or skip one with AMALG_DISABLE_PLUGINS=<plugin name>"
+            f"{kind} {name!r} is registered by two plugins, {first} and {second}; the "
+            "second is refused: uninstall one, or skip one with AMALG_DISABLE_PLUGINS=<plugin name>"
         )

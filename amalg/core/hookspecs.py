@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         AmalgamationScheme,
         MetaGradientEstimator,
         Perturbation,
+        Strategy,
         Student,
         Task,
         Teacher,
@@ -110,4 +111,13 @@ def register_estimators(register: Register[MetaGradientEstimator]) -> None:
 
     :param register: call ``register(cls)`` once per
         :class:`~amalg.core.interfaces.MetaGradientEstimator` subclass.
+    """
+
+
+@hookspec
+def register_strategies(register: Register[Strategy]) -> None:
+    """Register meta-training strategies: the outer schedule (curriculum, repeat, ...).
+
+    :param register: call ``register(cls)`` once per :class:`~amalg.core.interfaces.Strategy`
+        subclass (a state machine over a JSON-serialisable state, so runs can resume).
     """

@@ -83,6 +83,7 @@ KINDS: dict[str, KindSpec] = {
         KindSpec(
             "estimator", "estimators", "register_estimators", _contract("MetaGradientEstimator")
         ),
+        KindSpec("strategy", "strategies", "register_strategies", _contract("Strategy")),
     )
 }
 
@@ -147,25 +148,20 @@ class ComponentInfo:
     plugin: str
     package: str | None
     version: str | None
+    config_schema: dict[str, Any] = field(repr=False, compare=False)
+    """The JSON schema of the component's config."""
+    fields: tuple[ConfigField, ...] = field(repr=False, compare=False)
+    """The config fields: type, default, bounds, description."""
     component: type[Component] = field(repr=False, compare=False)
 
     @property
     def description(self) -> str:
         """The component's whole docstring (the math and the paper reference)."""
-        return inspect.getdoc(self.component) or ""
+        return inspect.cleandoc(vars(self.component).get("__doc__") or "")
 
     @property
     def config_class(self) -> type[ComponentConfig]:
         return self.component.config_class
-
-    @property
-    def config_schema(self) -> dict[str, Any]:
-        """The JSON schema of the component's config."""
-        return self.config_class.model_json_schema()
-
-    @property
-    def fields(self) -> tuple[ConfigField, ...]:
-        return describe_fields(self.config_class)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,10 +202,11 @@ class Registry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, PluginInfo] = {}
-        self._broken: list[BrokenPlugin] = []
         self._disabled: list[PluginInfo] = []
+        # Load problems happen once; hook problems are found again whenever kinds are rebuilt.
+        self._load_problems: list[BrokenPlugin] = []
+        self._hook_problems: dict[str, list[BrokenPlugin]] = {}
         self._kinds: dict[str, dict[str, ComponentInfo]] = {}
-        self._conflicts: dict[tuple[str, str], DuplicateComponentError] = {}
         self._loaded = False
 
     # -- plugins -------------------------------------------------------------------------
@@ -221,7 +218,7 @@ class Registry:
         self._load_plugins()
         self._register_plugin(plugin, PluginInfo(name, package, version))
         self._kinds.clear()
-        self._conflicts.clear()
+        self._hook_problems.clear()
 
     def plugins(self) -> list[PluginInfo]:
         """The plugins that loaded, built-in first."""
@@ -233,6 +230,11 @@ class Registry:
         self._load_plugins()
         return list(self._disabled)
 
+    def unknown_disabled(self) -> list[str]:
+        """Names in ``AMALG_DISABLE_PLUGINS`` that no installed plugin has (typos)."""
+        self._load_plugins()
+        return sorted(self._disabled_names - {plugin.name for plugin in self._disabled})
+
     def broken(self) -> list[BrokenPlugin]:
         """The plugins that failed to import or to register, with their errors.
 
@@ -240,7 +242,7 @@ class Registry:
         """
         for kind in KINDS:
             self._components_of(kind)
-        return list(self._broken)
+        return self._load_problems + [p for kind in KINDS for p in self._hook_problems[kind]]
 
     def _load_plugins(self) -> None:
         if self._loaded:
@@ -251,7 +253,7 @@ class Registry:
             entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
         def order(entry_point: metadata.EntryPoint) -> tuple[bool, str, str]:
-            # Built-ins first, so a third-party duplicate is the one refused.
+            # Built-ins first: a third-party plugin reusing a built-in name is the one refused.
             package = entry_point.dist.name if entry_point.dist else ""
             return (package != "amalg", package, entry_point.name)
 
@@ -265,38 +267,53 @@ class Registry:
                 continue
             try:
                 plugin = entry_point.load()
-            except Exception as exc:  # a broken plugin must not break amalg
-                self._record(info, f"import of {entry_point.value!r} failed: {_describe(exc)}", exc)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # even sys.exit() in a plugin must not end amalg
+                error = f"import of {entry_point.value!r} failed: {_describe(exc)}"
+                self._load_problems.append(_broken(info, error, exc))
                 continue
             self._register_plugin(plugin, info)
 
     def _register_plugin(self, plugin: object, info: PluginInfo) -> None:
+        problem = self._registration_problem(plugin, info)
+        if problem:
+            self._load_problems.append(_broken(info, problem))
+        else:
+            self._plugins[info.name] = info
+
+    def _registration_problem(self, plugin: object, info: PluginInfo) -> str:
         if info.name in self._plugins:
-            other = self._plugins[info.name]
-            self._record(info, f"plugin name {info.name!r} is already used by {other.source}")
-            return
+            return f"plugin name {info.name!r} is already used by {self._plugins[info.name].source}"
+        if self._pm.is_registered(plugin):
+            other = self._pm.get_name(plugin)
+            return f"its module is already registered as plugin {other!r}"
         try:
             self._pm.register(plugin, name=info.name)
-        except Exception as exc:  # pluggy validates hook signatures here
-            self._record(info, _describe(exc), exc)
-            return
+        except Exception as exc:  # pluggy checks hook signatures against the specs here
+            return _describe(exc)
         callers = self._pm.get_hookcallers(plugin) or []
+        hooks = ", ".join(spec.hook for spec in KINDS.values())
         unknown = sorted(caller.name for caller in callers if not caller.has_spec())
+        wrappers = sorted(
+            caller.name
+            for caller in callers
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+        )
         problem = ""
         if unknown:
-            problem = f"implements unknown hook(s) {', '.join(unknown)}"
+            problem = f"implements unknown hook(s) {', '.join(unknown)}; the hooks are {hooks}"
         elif not callers:
-            problem = "implements no amalg hook (is each hook decorated with @amalg.hookimpl?)"
+            problem = (
+                "implements no amalg hook (is each hook decorated with @amalg.hookimpl?); "
+                f"the hooks are {hooks}"
+            )
+        elif wrappers:
+            problem = f"declares {', '.join(wrappers)} as a hook wrapper, which amalg does not call"
         if problem:
             self._pm.unregister(plugin)
-            hooks = ", ".join(spec.hook for spec in KINDS.values())
-            self._record(info, f"{problem}; the hooks are {hooks}")
-            return
-        self._plugins[info.name] = info
-
-    def _record(self, info: PluginInfo, error: str, exc: BaseException | None = None) -> None:
-        trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
-        self._broken.append(BrokenPlugin(info.name, info.package, info.version, error, trace))
+        return problem
 
     # -- components ----------------------------------------------------------------------
 
@@ -309,12 +326,13 @@ class Registry:
         order = {name: index for index, name in enumerate(self._plugins)}
         hook = getattr(self._pm.hook, spec.hook)
         found: dict[str, ComponentInfo] = {}
+        problems: list[BrokenPlugin] = []
         for impl in sorted(hook.get_hookimpls(), key=lambda impl: order[impl.plugin_name]):
             plugin = self._plugins[impl.plugin_name]
             staged: dict[str, ComponentInfo] = {}
 
             def register(component: type[Component], /) -> None:
-                info = self._check(spec, contract, component, plugin)  # noqa: B023
+                info = _check(spec, contract, component, plugin)  # noqa: B023
                 if info.name in staged:  # noqa: B023
                     raise InvalidComponentError(f"{kind} {info.name!r} registered twice")
                 staged[info.name] = info  # noqa: B023
@@ -322,50 +340,18 @@ class Registry:
             try:
                 impl.function(**({"register": register} if impl.argnames else {}))
             except Exception as exc:  # keep the other plugins working
-                self._record(plugin, f"{spec.hook} failed: {_describe(exc)}", exc)
+                problems.append(_broken(plugin, f"{spec.hook} failed: {_describe(exc)}", exc))
                 continue
             for name, info in staged.items():
                 if name in found:
                     first = self._plugins[found[name].plugin]
                     error = DuplicateComponentError(kind, name, first.source, plugin.source)
-                    self._conflicts[(kind, name)] = error
-                    self._record(plugin, str(error))
+                    problems.append(_broken(plugin, str(error)))
                 else:
                     found[name] = info
         self._kinds[kind] = found
+        self._hook_problems[kind] = problems
         return found
-
-    @staticmethod
-    def _check(
-        spec: KindSpec, contract: type[Component], component: Any, plugin: PluginInfo
-    ) -> ComponentInfo:
-        what = f"{spec.kind} {getattr(component, '__name__', component)!r}"
-        if not (isinstance(component, type) and issubclass(component, contract)):
-            raise InvalidComponentError(
-                f"{what} is not a subclass of {contract.__module__}.{contract.__name__}"
-            )
-        name = getattr(component, "name", None)
-        if not (isinstance(name, str) and _NAME.match(name)):
-            raise InvalidComponentError(
-                f"{what} needs a class attribute `name` of lowercase letters, digits, '_' or '-' "
-                f"(got {name!r})"
-            )
-        if inspect.isabstract(component):
-            missing = ", ".join(sorted(component.__abstractmethods__))
-            raise InvalidComponentError(f"{what} does not implement {missing}")
-        config = getattr(component, "config_class", None)
-        if not (isinstance(config, type) and issubclass(config, ComponentConfig)):
-            raise InvalidComponentError(
-                f"{what} needs `config_class`, a subclass of amalg.core.config.ComponentConfig"
-            )
-        summary = summary_of(component)
-        if not summary:
-            raise InvalidComponentError(
-                f"{what} needs a docstring; its first line is the summary `amalg list` shows"
-            )
-        return ComponentInfo(
-            spec.kind, name, summary, plugin.name, plugin.package, plugin.version, component
-        )
 
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
         """Registered components of ``kind`` (all kinds when None), in kind order, by name."""
@@ -376,16 +362,66 @@ class Registry:
         """The component ``name`` of ``kind``; raises with close matches when unknown."""
         kind = normalize_kind(kind)
         found = self._components_of(kind)
-        if (kind, name) in self._conflicts:
-            raise self._conflicts[(kind, name)]
         if name not in found:
-            broken = sorted({problem.plugin for problem in self._broken})
-            raise UnknownComponentError(kind, name, list(found), broken)
+            troubled = sorted({problem.plugin for problem in self.broken()})
+            disabled = [plugin.name for plugin in self._disabled]
+            raise UnknownComponentError(kind, name, list(found), troubled, disabled)
         return found[name]
 
     def create(self, kind: str, name: str, /, **config: Any) -> Component:
         """A validated instance of component ``name``; a bad value raises ``ConfigError``."""
         return self.get(kind, name).component(**config)
+
+
+def _broken(info: PluginInfo, error: str, exc: BaseException | None = None) -> BrokenPlugin:
+    trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
+    return BrokenPlugin(info.name, info.package, info.version, error, trace)
+
+
+def _check(
+    spec: KindSpec, contract: type[Component], component: Any, plugin: PluginInfo
+) -> ComponentInfo:
+    """The record of a component class, or :class:`InvalidComponentError` saying what is wrong."""
+    what = f"{spec.kind} {getattr(component, '__name__', component)!r}"
+    if not (isinstance(component, type) and issubclass(component, contract)):
+        raise InvalidComponentError(
+            f"{what} is not a subclass of {contract.__module__}.{contract.__name__}"
+        )
+    name = getattr(component, "name", None)
+    if not (isinstance(name, str) and _NAME.match(name)):
+        raise InvalidComponentError(
+            f"{what} needs a class attribute `name` of lowercase letters, digits, '_' or '-' "
+            f"(got {name!r})"
+        )
+    if inspect.isabstract(component):
+        missing = ", ".join(sorted(component.__abstractmethods__))
+        raise InvalidComponentError(f"{what} does not implement {missing}")
+    config = getattr(component, "config_class", None)
+    if not (isinstance(config, type) and issubclass(config, ComponentConfig)):
+        raise InvalidComponentError(
+            f"{what} needs `config_class`, a subclass of amalg.core.config.ComponentConfig"
+        )
+    summary = summary_of(component)
+    if not summary:
+        raise InvalidComponentError(
+            f"{what} needs a docstring; its first line is the summary `amalg list` shows"
+        )
+    try:  # built now, so a config that cannot be described breaks its plugin, not `amalg list`
+        schema = config.model_json_schema()
+        fields = describe_fields(config)
+    except Exception as exc:
+        raise InvalidComponentError(f"{what} has a config amalg cannot describe: {exc}") from exc
+    return ComponentInfo(
+        spec.kind,
+        name,
+        summary,
+        plugin.name,
+        plugin.package,
+        plugin.version,
+        schema,
+        fields,
+        component,
+    )
 
 
 _default: Registry | None = None

@@ -11,7 +11,6 @@ import pytest
 import amalg
 from amalg.core.errors import (
     ConfigError,
-    DuplicateComponentError,
     UnknownComponentError,
     UnknownKindError,
 )
@@ -82,7 +81,7 @@ def test_a_plugin_that_raises_on_import_is_recorded_and_the_rest_still_load(
     assert (problem.plugin, problem.package) == ("broken", "amalg-broken")
     assert "RuntimeError: no GPU here" in problem.error
     assert "Traceback" in problem.traceback and "amalg_broken.py" in problem.traceback
-    with pytest.raises(UnknownComponentError, match="failed to load: broken"):
+    with pytest.raises(UnknownComponentError, match="plugins with problems: broken"):
         registry.get("teacher", "fancy")
 
 
@@ -90,13 +89,11 @@ def test_a_duplicate_name_is_refused_naming_both_plugins(install_plugin, fresh_r
     install_plugin("amalg-adam2", "amalg_adam2", SIGN_SGD.format(name="adam"), entry_point="adam2")
     registry = fresh_registry()
 
-    with pytest.raises(DuplicateComponentError) as caught:
-        registry.get("teacher", "adam")
-    message = str(caught.value)
-    assert "amalg.teachers (amalg" in message and "adam2 (amalg-adam2 1.0)" in message
+    assert registry.get("teacher", "adam").plugin == "amalg.teachers"  # the built-in keeps it
     [problem] = registry.broken()
-    assert problem.plugin == "adam2" and "registered by two plugins" in problem.error
-    assert registry.get("teacher", "sgd").name == "sgd"  # the rest is unaffected
+    assert problem.plugin == "adam2"
+    assert "teacher 'adam' is registered by two plugins" in problem.error
+    assert "amalg.teachers (amalg" in problem.error and "adam2 (amalg-adam2 1.0)" in problem.error
 
 
 def test_disabled_plugins_are_skipped(install_plugin, fresh_registry, monkeypatch):
@@ -109,6 +106,8 @@ def test_disabled_plugins_are_skipped(install_plugin, fresh_registry, monkeypatc
     assert registry.components("teacher") == []
     assert sorted(plugin.name for plugin in registry.disabled()) == ["amalg.teachers", "signsgd"]
     assert registry.broken() == []
+    with pytest.raises(UnknownComponentError, match="disabled by AMALG_DISABLE_PLUGINS: "):
+        registry.get("teacher", "adam")
 
 
 def _plugin(**hooks: object) -> types.SimpleNamespace:
@@ -116,13 +115,37 @@ def _plugin(**hooks: object) -> types.SimpleNamespace:
 
 
 def _teacher_class(**attributes: object) -> type:
+    from amalg.core.config import ComponentConfig
     from amalg.core.interfaces import ElementwiseTeacher
 
     def rule(self, grad, slots, param, step, hyper):
         return grad, {}
 
-    body = {"name": "fake", "__doc__": "A fake teacher.", "rule": rule, **attributes}
-    return type("Fake", (ElementwiseTeacher,), body)
+    body = {
+        "name": "fake",
+        "__doc__": "A fake teacher.",
+        "rule": rule,
+        "config_class": ComponentConfig,
+        **attributes,
+    }
+    return type("Fake", (ElementwiseTeacher,), {k: v for k, v in body.items() if v is not ...})
+
+
+class _TensorConfig:
+    """A config pydantic cannot turn into a JSON schema (a tensor field)."""
+
+    @staticmethod
+    def make() -> type:
+        import torch
+        from pydantic import ConfigDict
+
+        from amalg.core.config import ComponentConfig
+
+        class TensorConfig(ComponentConfig):
+            model_config = ConfigDict(arbitrary_types_allowed=True)
+            scale: torch.Tensor | None = None
+
+        return TensorConfig
 
 
 @pytest.mark.parametrize(
@@ -132,6 +155,8 @@ def _teacher_class(**attributes: object) -> type:
         (_teacher_class(name="Not Valid"), "needs a class attribute `name`"),
         (_teacher_class(__doc__=None), "needs a docstring"),
         (_teacher_class(config_class=dict), "needs `config_class`"),
+        (_teacher_class(config_class=...), "needs `config_class`"),
+        (_teacher_class(config_class=_TensorConfig.make()), "has a config amalg cannot describe"),
     ],
 )
 def test_an_invalid_component_breaks_only_its_plugin(component, error):
@@ -175,6 +200,50 @@ def test_a_hook_that_raises_loses_only_what_it_registered():
     assert registry.components("teacher") == []
     [problem] = registry.broken()
     assert "register_teachers failed: ValueError: half-way failure" in problem.error
+
+
+def test_a_plugin_calling_sys_exit_on_import_is_recorded(install_plugin, fresh_registry):
+    install_plugin("amalg-exit", "amalg_exit", "import sys\nsys.exit(3)\n", entry_point="exits")
+    registry = fresh_registry()
+    assert registry.get("teacher", "adam").name == "adam"
+    [problem] = registry.broken()
+    assert problem.plugin == "exits" and "SystemExit: 3" in problem.error
+
+
+def test_adding_a_plugin_later_does_not_repeat_old_problems():
+    registry = Registry([], disabled=())
+
+    @amalg.hookimpl
+    def register_teachers(register):
+        raise ValueError("always fails")
+
+    registry.add_plugin(_plugin(register_teachers=register_teachers), "failing")
+    assert len(registry.broken()) == 1
+    registry.add_plugin(_plugin(register_teachers=lambda register: None), "empty")
+    errors = [problem.error for problem in registry.broken()]
+    assert errors.count("register_teachers failed: ValueError: always fails") == 1
+
+
+def test_a_hook_wrapper_is_refused():
+    registry = Registry([], disabled=())
+
+    @amalg.hookimpl(wrapper=True)
+    def register_teachers(register):
+        return (yield)
+
+    registry.add_plugin(_plugin(register_teachers=register_teachers), "wrapping")
+    [problem] = registry.broken()
+    assert "as a hook wrapper" in problem.error
+
+
+def test_the_same_module_under_two_names_is_refused():
+    registry = Registry([], disabled=())
+    plugin = _plugin(register_teachers=amalg.hookimpl(lambda register: None))
+    registry.add_plugin(plugin, "first")
+    registry.add_plugin(plugin, "second")
+    [problem] = registry.broken()
+    assert problem.plugin == "second"
+    assert problem.error == "its module is already registered as plugin 'first'"
 
 
 def test_a_misspelled_hook_or_missing_decorator_is_reported():

@@ -7,7 +7,13 @@ from amalg.core.interfaces.estimator import (
     TruncationResult,
 )
 from amalg.core.interfaces.perturbation import Perturbation
-from amalg.core.interfaces.scheme import AmalgamationScheme, TeacherCountError, TruncationLosses
+from amalg.core.interfaces.scheme import (
+    AmalgamationScheme,
+    PolicyTrainer,
+    TeacherCountError,
+    TruncationLosses,
+)
+from amalg.core.interfaces.strategy import Period, PeriodDecision, Strategy, StrategyState
 from amalg.core.interfaces.student import Student
 from amalg.core.interfaces.task import Batch, Split, Task
 from amalg.core.interfaces.teacher import (
@@ -26,9 +32,14 @@ __all__ = [
     "Hyper",
     "MetaGradient",
     "MetaGradientEstimator",
+    "Period",
+    "PeriodDecision",
     "Perturbation",
+    "PolicyTrainer",
     "Slots",
     "Split",
+    "Strategy",
+    "StrategyState",
     "Student",
     "Task",
     "Teacher",

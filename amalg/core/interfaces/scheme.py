@@ -11,7 +11,7 @@ truncation,
 The scheme reduces the distances over targets (mean: eq. 2, min-max: eq. 3) and returns
 ``mean_t(meta) + alpha * mean_t(reduce_k d[t, k])``. A scheme whose targets are not the
 teachers themselves (optimal choice, eq. 4: a choice policy trained over the pool first)
-overrides :meth:`targets`.
+overrides :meth:`targets`, which receives a :class:`PolicyTrainer` for that first phase.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from torch import Tensor
 
@@ -27,7 +27,18 @@ from amalg.core.component import Component
 from amalg.core.errors import AmalgError
 from amalg.core.interfaces.teacher import UpdateRule
 
-__all__ = ["AmalgamationScheme", "TeacherCountError", "TruncationLosses"]
+if TYPE_CHECKING:
+    from amalg.core.interfaces.student import Student
+
+__all__ = ["AmalgamationScheme", "PolicyTrainer", "TeacherCountError", "TruncationLosses"]
+
+
+class PolicyTrainer(Protocol):
+    """Meta-trains ``policy`` (a student mixing the teachers' updates) on the meta-loss
+    alone, over the run's task, and returns it trained: the first phase of optimal choice
+    amalgamation (Huang et al. 2022, Section 3.3)."""
+
+    def __call__(self, policy: Student, teachers: Sequence[UpdateRule]) -> Student: ...
 
 
 class TeacherCountError(AmalgError):
@@ -69,8 +80,14 @@ class AmalgamationScheme(Component):
             "give each with --teacher NAME"
         )
 
-    def targets(self, teachers: Sequence[UpdateRule]) -> Sequence[UpdateRule]:
-        """The update rules whose trajectories the student imitates (default: the teachers)."""
+    def targets(
+        self, teachers: Sequence[UpdateRule], train_policy: PolicyTrainer
+    ) -> Sequence[UpdateRule]:
+        """The update rules whose trajectories the student imitates (default: the teachers).
+
+        Called once before meta-training; a scheme that distills from something trained over
+        the pool first (optimal choice) trains it here with ``train_policy``.
+        """
         return teachers
 
     @abstractmethod

@@ -3,6 +3,12 @@
 Parameters are a flat ``dict[str, Tensor]`` built from a seeded generator, the loss is a
 function of parameters and a batch, and the gradient oracle is plain autograd unless a task
 overrides it (DP-SGD clips per-example gradients and adds noise).
+
+Batches are addressed, not streamed: ``batch_at(split, seed, index)`` is the ``index``-th
+batch of the endless stream that ``seed`` reshuffles each epoch, a pure function of its
+arguments. An unroll's position is then two integers, so a truncation can be replayed from
+the same start (antithetic ES pairs, adversarial perturbation steps) and the student and
+every teacher see the same batches.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator
 from functools import cached_property
-from typing import ClassVar, Literal
+from itertools import count
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -18,10 +25,11 @@ from torch import Tensor
 from amalg.core.component import Component
 from amalg.core.functional import Params
 
-__all__ = ["Batch", "Split", "Task"]
+__all__ = ["SPLITS", "Batch", "Split", "Task"]
 
 Batch = tuple[Tensor, ...]
 Split = Literal["train", "validation", "test"]
+SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 
 
 class Task(Component):
@@ -38,8 +46,18 @@ class Task(Component):
         """The scalar training loss of ``params`` on ``batch`` (functional: no module state)."""
 
     @abstractmethod
-    def batches(self, split: Split, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless batches of ``split``, reshuffled each epoch with ``generator``."""
+    def batch_at(self, split: Split, seed: int, index: int) -> Batch:
+        """Batch number ``index`` (from 0) of ``split``'s endless stream for ``seed``, whose
+        order is reshuffled at each epoch. The same arguments give the same batch."""
+
+    @abstractmethod
+    def eval_batches(self, split: Split) -> Iterator[Batch]:
+        """One pass over the whole of ``split`` in a fixed order (for evaluation)."""
+
+    def batches(self, split: Split, seed: int, start: int = 0) -> Iterator[Batch]:
+        """The stream of :meth:`batch_at` from ``start`` on."""
+        for index in count(start):
+            yield self.batch_at(split, seed, index)
 
     def gradient(
         self,
@@ -72,3 +90,6 @@ class Task(Component):
         """The number of scalar parameters of the model."""
         params = self.init_params(torch.Generator().manual_seed(0))
         return sum(value.numel() for value in params.values())
+
+    def details(self) -> dict[str, Any]:
+        return {"parameters": self.parameter_count}

@@ -23,7 +23,7 @@ class MomentumConfig(ComponentConfig):
 class Momentum(ElementwiseTeacher):
     """Momentum: delta = lr * m_hat, with m = beta * m + (1 - beta) * g.
 
-    Seed 000, Table 3 ("Momentum: m-hat"). m_hat = m / (1 - beta^(t+1)) with the step t
+    Huang et al. 2022, Table 3 ("Momentum: m-hat"). m_hat = m / (1 - beta^(t+1)) with the step t
     counted from 0; set ``bias_correction=false`` for the raw average m.
     """
 

@@ -77,7 +77,9 @@ class NAdamW(ElementwiseTeacher):
     warmup ``alpha_t = lr * t / (warmup_fraction T)`` while ``t < warmup_fraction T``,
     otherwise ``lr_min + (lr - lr_min) (1 + cos(pi s / (T - constant_fraction T))) / 2`` with
     ``s = max(t - constant_fraction T, 0)``, ``lr_min = min_lr_mult * lr`` and t clipped at T.
-    Without a horizon alpha_t = lr.
+    Without a horizon alpha_t = lr. This follows the printed equations (4)-(9): warmup
+    lasts warmup_fraction T whatever constant_fraction is (the code Metz et al. 2020 released
+    stretches warmup to max(warmup_fraction, constant_fraction) T instead).
     """
 
     name: ClassVar[str] = "nadamw"

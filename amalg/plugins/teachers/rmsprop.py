@@ -31,7 +31,7 @@ class RMSPropConfig(ComponentConfig):
 class RMSProp(ElementwiseTeacher):
     """RMSProp: delta = lr * g / sqrt(v_hat + eps), with v = beta2 * v + (1 - beta2) * g^2.
 
-    Seed 000, Table 3 ("RMSProp: g / sqrt(v-hat)"); eps sits inside the square root as in
+    Huang et al. 2022, Table 3 ("RMSProp: g / sqrt(v-hat)"); eps sits inside the square root as in
     the design's numerics table (torch.optim.RMSprop adds it outside). v_hat is
     v / (1 - beta2^(t+1)); with ``bias_correction=false`` and beta2 = torch's ``alpha`` the
     rule is torch.optim.RMSprop's (eps placement aside).

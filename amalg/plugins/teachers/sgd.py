@@ -17,7 +17,7 @@ class SGDConfig(ComponentConfig):
 class SGD(ElementwiseTeacher):
     """Stochastic gradient descent: delta = lr * g.
 
-    Seed 000, Table 3 ("SGD: g"); default learning rate from the reference presets.
+    Huang et al. 2022, Table 3 ("SGD: g"); default learning rate from the reference presets.
     """
 
     name: ClassVar[str] = "sgd"

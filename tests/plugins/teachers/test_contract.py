@@ -11,15 +11,19 @@ import torch
 import amalg
 from amalg.core.errors import ConfigError
 from amalg.core.functional import tree_leaves
+from amalg.core.registry import Registry
 
 from .problems import gradients, quadratic, random_params, unroll
 
-TEACHERS = [info.name for info in amalg.list_components("teacher")]
+# Every installed teacher, whatever AMALG_DISABLE_PLUGINS says in the caller's shell.
+TEACHERS = [info.name for info in Registry(disabled=()).components("teacher")]
+assert TEACHERS, "no teacher is registered: is amalg installed (pip install -e .)?"
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @pytest.fixture(params=TEACHERS)
-def name(request: pytest.FixtureRequest) -> str:
+def name(request: pytest.FixtureRequest, fresh_registry) -> str:
+    fresh_registry(disabled=())
     return request.param
 
 

@@ -1,7 +1,5 @@
 """nadamw matches a direct NumPy evaluation of the Appendix F equations of Metz et al. 2022."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -13,17 +11,19 @@ from .problems import numpy_quadratic, teacher_trajectory
 STEPS = 60
 
 
-def reference_lr(t, lr, horizon, warmup, constant, min_mult):
+def reference_lrs(steps, lr, horizon, warmup, constant, min_mult):
+    """alpha_t for t = 0..steps-1 from Appendix F, eqs. (4)-(9), as phases over an array."""
+    t = np.arange(steps, dtype=float)
     if horizon is None:
-        return lr
-    t = min(t, horizon)
-    if t < warmup * horizon:
-        return lr * t / (warmup * horizon)
-    s = max(t - constant * horizon, 0.0)
+        return np.full(steps, lr)
+    t = np.minimum(t, horizon)
     lr_min = min_mult * lr
-    return lr_min + (lr - lr_min) * 0.5 * (
-        1 + math.cos(math.pi * s / (horizon - constant * horizon))
-    )
+    hold_until = constant * horizon
+    progress = np.clip((t - hold_until) / (horizon - hold_until), 0.0, 1.0)
+    decay = lr_min + (lr - lr_min) * (0.5 * np.cos(np.pi * progress) + 0.5)
+    in_warmup = t < warmup * horizon
+    warm = lr * t / max(warmup * horizon, 1e-300)
+    return np.where(in_warmup, warm, decay)
 
 
 CONFIGS = [
@@ -32,6 +32,7 @@ CONFIGS = [
     {"l2_weight_decay": 0.01, "adamw_weight_decay": 0.05},
     {"horizon": 50, "warmup_fraction": 0.1, "constant_fraction": 0.3, "min_lr_mult": 0.1},
     {"horizon": STEPS, "use_nesterov": False, "adamw_weight_decay": 0.1},
+    {"horizon": 40, "warmup_fraction": 0.3, "constant_fraction": 0.1},
 ]
 
 
@@ -41,6 +42,9 @@ def test_nadamw_matches_its_equations_in_numpy(options):
     teacher = amalg.create("teacher", "nadamw", lr=0.05, **options)
     c = teacher.config
     path = teacher_trajectory(teacher, x0, loss, steps=STEPS)
+    alphas = reference_lrs(
+        STEPS, c.lr, c.horizon, c.warmup_fraction, c.constant_fraction, c.min_lr_mult
+    )
     x, m, v = x0.copy(), np.zeros_like(x0), np.zeros_like(x0)
     for t in range(STEPS):
         g = grad(x) + 2 * c.l2_weight_decay * x
@@ -51,10 +55,7 @@ def test_nadamw_matches_its_equations_in_numpy(options):
             u = (c.beta1 * m_hat + (1 - c.beta1) * g) / (np.sqrt(v_hat) + c.eps)
         else:
             u = m_hat / (np.sqrt(v_hat) + c.eps)
-        alpha = reference_lr(
-            t, c.lr, c.horizon, c.warmup_fraction, c.constant_fraction, c.min_lr_mult
-        )
-        x = x - alpha * u - alpha * c.adamw_weight_decay * x
+        x = x - alphas[t] * u - alphas[t] * c.adamw_weight_decay * x
         np.testing.assert_allclose(path[t], x, rtol=1e-12, atol=1e-12)
 
 
