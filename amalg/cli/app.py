@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from amalg.cli import components
+from amalg.cli import components, data
 
 
 class _OneLineErrors(TyperGroup):
@@ -41,6 +41,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 components.register(app)
+data.register(app)
 
 
 def _print_version(value: bool) -> None:

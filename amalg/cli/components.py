@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from amalg.cli.errors import reports_errors
+from amalg.cli.output import echo_json
 from amalg.core.registry import KINDS, ComponentInfo, get_registry, normalize_kind
 
 _KINDS_HELP = ", ".join(KINDS)
@@ -19,11 +20,6 @@ _KINDS_HELP = ", ".join(KINDS)
 def register(app: typer.Typer) -> None:
     app.command("list")(list_components)
     app.command("show")(show_component)
-
-
-def _echo_json(payload: Any) -> None:
-    # Plain echo, not rich: rich would wrap long lines and break the JSON.
-    typer.echo(json.dumps(payload, indent=2, default=str))
 
 
 @reports_errors
@@ -41,10 +37,15 @@ def list_components(
     broken = registry.broken()
     disabled = registry.disabled()
     unknown = registry.unknown_disabled()
+    # Details (a task's size and data, say) cost an instance each: only for one kind.
+    details = {info.name: info.details() for info in components} if kind else {}
     if as_json:
-        _echo_json(
+        echo_json(
             {
-                "components": [info.to_dict() for info in components],
+                "components": [
+                    {**info.to_dict(), **({"details": details[info.name]} if kind else {})}
+                    for info in components
+                ],
                 "broken_plugins": [plugin.to_dict() for plugin in broken],
                 "disabled_plugins": [
                     {"plugin": plugin.name, "package": plugin.package, "version": plugin.version}
@@ -61,9 +62,15 @@ def list_components(
     table.add_column("kind", style="cyan", no_wrap=True)
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("summary")
+    columns = list(dict.fromkeys(key for facts in details.values() for key in facts))
+    for column in columns:
+        table.add_column(column.replace("_", " "))
     table.add_column("source", style="dim")
     for info in components:
-        table.add_row(Text(info.kind), Text(info.name), Text(info.summary), Text(_source(info)))
+        facts = details.get(info.name, {})
+        cells = [info.kind, info.name, info.summary]
+        cells += [_cell(facts.get(column)) for column in columns]
+        table.add_row(*(Text(cell) for cell in [*cells, _source(info)]))
     if components:
         console.print(table)
     else:
@@ -86,6 +93,14 @@ def list_components(
         console.print(Text(f"AMALG_DISABLE_PLUGINS names no installed plugin: {names}"))
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def _source(info: ComponentInfo) -> str:
     package = " ".join(part for part in (info.package, info.version) if part)
     return f"{info.plugin} ({package})" if package else info.plugin
@@ -101,7 +116,7 @@ def show_component(
     info = get_registry().get(kind, name)
     fields = info.fields
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 **info.to_dict(),
                 "description": info.description,

@@ -26,6 +26,7 @@ from amalg.core import hookspecs
 from amalg.core.component import Component, summary_of
 from amalg.core.config import ComponentConfig, ConfigField, describe_fields
 from amalg.core.errors import (
+    AmalgError,
     DuplicateComponentError,
     InvalidComponentError,
     UnknownComponentError,
@@ -162,6 +163,19 @@ class ComponentInfo:
     @property
     def config_class(self) -> type[ComponentConfig]:
         return self.component.config_class
+
+    def details(self) -> dict[str, Any]:
+        """The facts ``amalg list KIND`` shows for the component with its default config.
+
+        A component that needs config values, or whose ``details`` fails, reports why
+        instead: listing must not fail because of one component.
+        """
+        try:
+            return dict(self.component().details())
+        except AmalgError as error:
+            return {"note": str(error)}
+        except Exception as error:
+            return {"error": _describe(error)}
 
     def to_dict(self) -> dict[str, Any]:
         return {

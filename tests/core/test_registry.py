@@ -63,7 +63,7 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(install_plugin, f
 def test_builtin_teachers_come_through_amalgs_own_entry_point(fresh_registry):
     registry = fresh_registry()
     builtin = [plugin for plugin in registry.plugins() if plugin.builtin]
-    assert [plugin.name for plugin in builtin] == ["amalg.teachers"]
+    assert sorted(plugin.name for plugin in builtin) == ["amalg.tasks", "amalg.teachers"]
     names = {info.name for info in registry.components("teacher")}
     assert {"sgd", "momentum", "rmsprop", "adam", "addsign", "powersign", "nadamw"} <= names
 

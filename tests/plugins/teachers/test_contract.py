@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import math
-
 import pytest
 import torch
 
 import amalg
-from amalg.core.errors import ConfigError
 from amalg.core.functional import tree_leaves
 from amalg.core.registry import Registry
 
+from ... import contracts
 from .problems import gradients, quadratic, random_params, unroll
 
 # Every installed teacher, whatever AMALG_DISABLE_PLUGINS says in the caller's shell.
@@ -80,50 +77,15 @@ def test_a_few_hundred_steps_reduce_a_random_quadratic(name: str) -> None:
 
 
 def test_config_round_trips_through_json(name: str) -> None:
-    teacher = amalg.create("teacher", name)
-    text = teacher.config.model_dump_json()
-    assert type(teacher.config).model_validate_json(text) == teacher.config
-    assert amalg.create("teacher", name, **json.loads(text)).config == teacher.config
-
-
-def _bad_values(schema: dict) -> list[object]:
-    """Values the schema of one field forbids: out of bounds, NaN, the wrong type."""
-    options = schema.get("anyOf", [schema])
-    types = {option.get("type") for option in options}
-    bad: list[object] = ["not-a-value"] if "string" not in types else []
-    for option in options:
-        if option.get("type") in ("number", "integer"):
-            if "minimum" in option:
-                bad.append(option["minimum"] - 1)
-            if "exclusiveMinimum" in option:
-                bad.append(option["exclusiveMinimum"])
-            if "maximum" in option:
-                bad.append(option["maximum"] + 1)
-            if "exclusiveMaximum" in option:
-                bad.append(option["exclusiveMaximum"])
-            if option["type"] == "number":
-                bad.append(math.nan)
-    return bad
+    contracts.config_round_trips_through_json("teacher", name)
 
 
 def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    info = amalg.create("teacher", name)
-    schema = type(info.config).model_json_schema()
-    checked = 0
-    for field, field_schema in schema["properties"].items():
-        for value in _bad_values(field_schema):
-            with pytest.raises(ConfigError, match=rf"teacher '{name}': {field}: "):
-                amalg.create("teacher", name, **{field: value})
-            checked += 1
-    assert checked >= len(schema["properties"])
-    with pytest.raises(ConfigError, match="no_such_field: unknown field"):
-        amalg.create("teacher", name, no_such_field=1)
+    contracts.bad_config_values_are_rejected_naming_the_field("teacher", name)
 
 
 def test_every_config_field_is_described(name: str) -> None:
-    schema = type(amalg.create("teacher", name).config).model_json_schema()
-    undocumented = [f for f, spec in schema["properties"].items() if not spec.get("description")]
-    assert undocumented == []
+    contracts.every_config_field_is_described("teacher", name)
 
 
 def test_loss_gradient_with_respect_to_lr_matches_finite_differences(name: str) -> None:
