@@ -40,6 +40,7 @@ def list_datasets(
             "shape": list(spec.shape),
             "classes": spec.classes,
             "prepared": data.is_prepared(spec.name, where),
+            "available": data.is_available(spec.name, where),
             "offline": spec.offline_builder is not None,
         }
         for spec in data.DATASETS.values()

@@ -27,7 +27,7 @@ def test_list_shows_a_row_per_teacher_with_its_source(runner):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0, result.output
     rows = re.findall(
-        r"│ teacher │ (\w+)\s+│.*│ amalg\.teachers \(amalg [\w.]+\)\s+│", result.output
+        r"│ teacher\s+│ (\w+)\s+│.*│ amalg\.teachers \(amalg [\w.]+\)\s+│", result.output
     )
     assert sorted(rows) == sorted(TEACHERS)
 
@@ -74,9 +74,9 @@ def test_list_warns_of_disabled_names_that_match_no_plugin(fresh_registry, monke
 
 
 def test_list_of_a_kind_with_nothing_installed_says_so(runner):
-    result = runner.invoke(app, ["list", "estimators"])
+    result = runner.invoke(app, ["list", "perturbations"])
     assert result.exit_code == 0
-    assert "No estimators are installed." in result.output
+    assert "No perturbations are installed." in result.output
 
 
 def test_show_gives_fields_types_defaults_bounds_and_descriptions(runner):
@@ -133,7 +133,8 @@ def test_show_json(runner):
         (["list", "teachr"], "error: unknown component kind 'teachr'; did you mean 'teacher'?"),
         (["show", "teacher", "adm"], "error: unknown teacher 'adm'; did you mean 'adam'"),
         (["show", "schem", "minmax"], "error: unknown component kind 'schem'"),
-        (["show", "student", "rnnprop"], "error: unknown student 'rnnprop'; none is installed"),
+        (["show", "perturbation", "pgd"], "error: unknown perturbation 'pgd'; none is installed"),
+        (["show", "student", "rnnpro"], "error: unknown student 'rnnpro'; did you mean 'rnnprop'"),
         (["lst"], "error: No such command 'lst'. Did you mean 'list'? (see `amalg --help`)"),
         (["list", "--jsn"], "error: No such option: --jsn"),
         (["show", "teacher"], "error: Missing argument 'name'. (see `amalg show --help`)"),

@@ -16,7 +16,8 @@ def test_data_list_says_what_is_prepared(tmp_path):
     payload = json.loads(result.output)
     assert payload["data_dir"] == str(tmp_path)
     rows = {row["dataset"]: row for row in payload["datasets"]}
-    assert rows["digits"]["offline"] and rows["digits"]["prepared"]
+    assert rows["digits"]["offline"] and rows["digits"]["available"]
+    assert not rows["digits"]["prepared"]  # not yet: prepared on first use
     assert not rows["mnist"]["prepared"] and not rows["mnist"]["offline"]
     assert rows["cifar10"]["shape"] == [32, 32, 3]
 
@@ -50,7 +51,19 @@ def test_list_task_shows_size_dataset_batch_and_availability(fresh_registry, tmp
         "dataset": "mnist",
         "batch_size": 128,
         "data": "not prepared",
+        "table_1_parameters": 18122,
     }
+    table_1 = {
+        name: facts["table_1_parameters"]
+        for name, facts in details.items()
+        if "table_1_parameters" in facts
+    }
+    assert table_1 == {
+        "train": 18122, "mlp": 15910, "wider": 61834, "deeper": 72042, "fmnist": 18122,
+        "svhn": 21290, "cifar": 68170, "resnet": 372330, "small_batch": 18122, "mnist_dp": 18122,
+    }  # fmt: skip
+    for name, count in table_1.items():
+        assert details[name]["parameters"] == (370_506 if name == "resnet" else count)
     assert details["digits_cnn"]["data"] == "available"
     assert details["small_batch"]["batch_size"] == 32
     assert details["quadratic"]["dataset"] == "synthetic"

@@ -63,7 +63,14 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(install_plugin, f
 def test_builtin_teachers_come_through_amalgs_own_entry_point(fresh_registry):
     registry = fresh_registry()
     builtin = [plugin for plugin in registry.plugins() if plugin.builtin]
-    assert sorted(plugin.name for plugin in builtin) == ["amalg.tasks", "amalg.teachers"]
+    assert sorted(plugin.name for plugin in builtin) == [
+        "amalg.estimators",
+        "amalg.schemes",
+        "amalg.strategies",
+        "amalg.students",
+        "amalg.tasks",
+        "amalg.teachers",
+    ]
     names = {info.name for info in registry.components("teacher")}
     assert {"sgd", "momentum", "rmsprop", "adam", "addsign", "powersign", "nadamw"} <= names
 
@@ -274,8 +281,8 @@ def test_an_unknown_name_lists_close_matches(fresh_registry):
     fresh_registry()
     with pytest.raises(UnknownComponentError, match="unknown teacher 'adm'; did you mean 'adam'"):
         amalg.create("teacher", "adm")
-    with pytest.raises(UnknownComponentError, match="unknown student 'x'; none is installed"):
-        amalg.create("student", "x")
+    with pytest.raises(UnknownComponentError, match="unknown perturbation 'x'; none is installed"):
+        amalg.create("perturbation", "x")
 
 
 def test_a_bad_config_value_names_the_field(fresh_registry):

@@ -31,6 +31,10 @@ class Student(UpdateRule, torch.nn.Module):
         Component.__init__(self, config, **fields)
 
     @abstractmethod
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw fresh meta-parameters phi from ``generator`` (same seed, same phi)."""
+
+    @abstractmethod
     def init(self, params: Params) -> State:
         """The initial optimizer state (moments, hidden state) for ``params``."""
 

@@ -66,19 +66,26 @@ class Task(Component):
         *,
         generator: torch.Generator | None = None,
         create_graph: bool = False,
+        retain_graph: bool = False,
     ) -> tuple[Tensor, Params]:
         """The loss and its gradient with respect to ``params``.
 
         Parameters that do not require grad are differentiated as detached copies;
-        ``create_graph`` keeps the graph for differentiating through the gradient.
-        ``generator`` feeds oracles that draw noise (DP-SGD).
+        ``create_graph`` keeps the graph for differentiating through the gradient,
+        ``retain_graph`` keeps the loss's own graph (a meta-loss differentiates the loss
+        itself later). ``generator`` feeds oracles that draw noise (DP-SGD).
         """
         leaves = {
             key: value if value.requires_grad else value.detach().requires_grad_()
             for key, value in params.items()
         }
         loss = self.loss(leaves, batch)
-        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph)
+        grads = torch.autograd.grad(
+            loss,
+            list(leaves.values()),
+            create_graph=create_graph,
+            retain_graph=retain_graph or create_graph,
+        )
         return loss, dict(zip(leaves, grads, strict=True))
 
     def metrics(self, params: Params, batch: Batch) -> dict[str, Tensor]:

@@ -4,6 +4,7 @@ applied functionally, the losses of classifiers and autoencoders."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, ClassVar
@@ -21,7 +22,8 @@ from amalg.plugins.tasks import data, models
 __all__ = ["ImageClassifierTask", "ImageTask", "ImageTaskConfig"]
 
 EVAL_BATCH = 1000
-_PERMUTATIONS_KEPT = 4
+# Enough for a meta-batch of interleaved trajectories (each its own seed) on three splits.
+_PERMUTATIONS_KEPT = 64
 
 
 class ImageTaskConfig(ComponentConfig):
@@ -42,10 +44,13 @@ class ImageTask(Task):
 
     dataset: ClassVar[str]
     config_class: ClassVar[type[ComponentConfig]] = ImageTaskConfig
+    table_1_parameters: ClassVar[int | None] = None
+    """The count Table 1 of Huang et al. 2022 gives, for the paper's optimizees."""
 
     def __init__(self, config: Any = None, /, **fields: Any) -> None:
         super().__init__(config, **fields)
-        self._permutations: dict[tuple[Split, int, int], Tensor] = {}
+        self._permutations: OrderedDict[tuple[Split, int, int], Tensor] = OrderedDict()
+        self._splits: dict[Split, data.ImageData] = {}
 
     @property
     def dataset_name(self) -> str:
@@ -68,7 +73,12 @@ class ImageTask(Task):
 
     def split(self, split: Split) -> data.ImageData:
         """The whole split in memory (loaded on first use)."""
-        return data.load(self.dataset_name, split, self.config.data_dir)
+        if split not in self._splits:
+            loaded = data.load(self.dataset_name, split, self.config.data_dir)
+            if len(loaded) == 0:
+                raise data.DatasetError(f"the {split} split of {self.dataset_name!r} is empty")
+            self._splits[split] = loaded
+        return self._splits[split]
 
     def inputs(self, images: Tensor) -> Tensor:
         """uint8 images to the network's float input."""
@@ -83,15 +93,19 @@ class ImageTask(Task):
 
     def _permutation(self, split: Split, seed: int, epoch: int) -> Tensor:
         key = (split, seed, epoch)
-        if key not in self._permutations:
+        if key in self._permutations:
+            self._permutations.move_to_end(key)
+        else:
             if len(self._permutations) >= _PERMUTATIONS_KEPT:
-                self._permutations.pop(next(iter(self._permutations)))
+                self._permutations.popitem(last=False)
             state = np.random.SeedSequence((seed, epoch, SPLITS.index(split))).generate_state(1)
             generator = torch.Generator().manual_seed(int(state[0]))
             self._permutations[key] = torch.randperm(len(self.split(split)), generator=generator)
         return self._permutations[key]
 
     def batch_at(self, split: Split, seed: int, index: int) -> Batch:
+        if seed < 0 or index < 0:
+            raise ValueError(f"seed and index must be >= 0, got seed={seed}, index={index}")
         whole = self.split(split)
         size = min(self.config.batch_size, len(whole))
         epoch, position = divmod(index, self.batches_per_epoch(split))
@@ -107,13 +121,16 @@ class ImageTask(Task):
         return models.apply(self.model, params, inputs)
 
     def details(self) -> dict[str, Any]:
-        available = data.is_prepared(self.dataset_name, self.config.data_dir)
-        return {
+        available = data.is_available(self.dataset_name, self.config.data_dir)
+        facts: dict[str, Any] = {
             "parameters": self.parameter_count,
             "dataset": self.dataset_name,
             "batch_size": self.config.batch_size,
             "data": "available" if available else "not prepared",
         }
+        if self.table_1_parameters is not None:
+            facts["table_1_parameters"] = self.table_1_parameters
+        return facts
 
 
 class ImageClassifierTask(ImageTask):

@@ -37,6 +37,7 @@ __all__ = [
     "DatasetSpec",
     "ImageData",
     "data_dir",
+    "is_available",
     "is_prepared",
     "load",
     "prepare",
@@ -52,11 +53,15 @@ class DatasetError(AmalgError):
 class DatasetNotPreparedError(DatasetError):
     """A dataset is not in the data directory and amalg will not download it on the fly."""
 
-    def __init__(self, name: str, where: Path) -> None:
+    def __init__(self, name: str, where: Path, found_formats: tuple[str, ...] = ()) -> None:
         self.name = name
         self.where = where
+        state = "is not prepared"
+        if found_formats:
+            # tfds.load prepares tfrecord files, which random access cannot read.
+            state = f"is prepared as {', '.join(found_formats)}, not array_record,"
         super().__init__(
-            f"dataset {name!r} is not prepared in {where}; prepare it on a machine with "
+            f"dataset {name!r} {state} in {where}; prepare it on a machine with "
             f'internet access (pip install "amalg[prepare]", then amalg data prepare {name}) '
             f"or set {DATA_DIR_ENV} to a folder where it is prepared"
         )
@@ -119,11 +124,13 @@ def spec(name: str) -> DatasetSpec:
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """Where datasets live: ``override``, else ``$AMALG_DATA_DIR``, else tfds' default."""
+    """Where datasets live: ``override``, else ``$AMALG_DATA_DIR``, else tfds' default
+    (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``)."""
     if override is not None:
         return Path(override).expanduser()
-    if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    for variable in (DATA_DIR_ENV, "TFDS_DATA_DIR"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
     return Path("~/tensorflow_datasets").expanduser()
 
 
@@ -167,9 +174,22 @@ def _source(dataset: DatasetSpec, tfds_split: str, where: Path) -> Any:
         except Exception as error:
             # Checked after trying, not before: under tfds.testing.mock_data the builder
             # reports "not prepared" while the source works.
-            if not tfds.builder(dataset.tfds_name, data_dir=str(where)).is_prepared():
+            builder = tfds.builder(dataset.tfds_name, data_dir=str(where))
+            if not builder.is_prepared():
                 raise DatasetNotPreparedError(dataset.name, where) from None
-            raise DatasetError(f"reading {dataset.name!r} from {where} failed: {error}") from error
+            formats = _formats(builder)
+            if "array_record" not in formats:
+                raise DatasetNotPreparedError(dataset.name, where, formats) from None
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise DatasetError(
+                f"reading {dataset.name!r} from {where} failed: {type(error).__name__}: "
+                f"{first_line}"
+            ) from error
+
+
+def _formats(builder: Any) -> tuple[str, ...]:
+    """The file formats a prepared builder's data exists in."""
+    return tuple(str(getattr(f, "value", f)) for f in builder.info.available_file_formats())
 
 
 @functools.lru_cache(maxsize=12)
@@ -207,12 +227,23 @@ def load(name: str, split: Split, override: str | os.PathLike[str] | None = None
 
 
 def is_prepared(name: str, override: str | os.PathLike[str] | None = None) -> bool:
-    """Whether ``name`` can be loaded now (offline datasets always can)."""
+    """Whether ``name`` is prepared as array_record files in the data directory."""
     dataset = spec(name)
-    if dataset.offline_builder is not None:
-        return True
+    where = str(data_dir(override))
     with _quiet_tfds() as tfds:
-        return bool(tfds.builder(dataset.tfds_name, data_dir=str(data_dir(override))).is_prepared())
+        if dataset.offline_builder is not None:
+            module, _, cls = dataset.offline_builder.partition(":")
+            import importlib
+
+            builder = getattr(importlib.import_module(module), cls)(data_dir=where)
+        else:
+            builder = tfds.builder(dataset.tfds_name, data_dir=where)
+        return bool(builder.is_prepared()) and "array_record" in _formats(builder)
+
+
+def is_available(name: str, override: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``name`` can be loaded now: prepared, or prepared offline on first use."""
+    return spec(name).offline_builder is not None or is_prepared(name, override)
 
 
 def prepare(name: str, override: str | os.PathLike[str] | None = None) -> Path:

@@ -38,6 +38,7 @@ class MNISTDP(PaperCNN):
     """
 
     name: ClassVar[str] = "mnist_dp"
+    table_1_parameters: ClassVar[int | None] = 18122
     dataset: ClassVar[str] = "mnist"
     config_class = MNISTDPConfig
 
@@ -66,7 +67,11 @@ class MNISTDP(PaperCNN):
         *,
         generator: torch.Generator | None = None,
         create_graph: bool = False,
+        retain_graph: bool = False,
     ) -> tuple[Tensor, Params]:
+        # Per-example gradients come from torch.func, whose losses keep no graph: a caller
+        # that differentiates the loss itself (retain_graph) gets it from a plain forward.
+        loss = self.loss(params, batch) if retain_graph else None
         if not create_graph:
             params = {key: value.detach() for key, value in params.items()}
         losses, grads = self.per_example_gradients(params, batch)
@@ -84,4 +89,4 @@ class MNISTDP(PaperCNN):
                 )
                 total = total + sigma * noise
             result[key] = total / size
-        return losses.mean(), result
+        return (losses.mean() if loss is None else loss), result

@@ -60,6 +60,8 @@ def test_batches_are_addressed_deterministically_and_reshuffled_each_epoch(task)
         return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
     assert same(task.batch_at("train", 7, 2), task.batch_at("train", 7, 2))
+    fresh = type(task)(task.config)  # no shared caches: the batch comes from the arguments alone
+    assert same(fresh.batch_at("train", 7, 2), task.batch_at("train", 7, 2))
     if not isinstance(task, ImageTask):
         return
     per_epoch = task.batches_per_epoch("train")

@@ -54,3 +54,23 @@ def test_other_tasks_have_their_stated_counts(name, count):
 def test_small_batch_trains_at_batch_size_32():
     assert amalg.create("task", "small_batch").config.batch_size == 32
     assert amalg.create("task", "train").config.batch_size == 128
+
+
+def test_weights_are_glorot_uniform_biases_zero_and_norm_scales_one():
+    import math
+
+    import torch
+
+    task = amalg.create("task", "resnet")
+    params = task.init_params(torch.Generator().manual_seed(0))
+    for name, value in params.items():
+        if value.dim() >= 2:
+            receptive = value[0, 0].numel() if value.dim() > 2 else 1
+            fan_in, fan_out = value.shape[1] * receptive, value.shape[0] * receptive
+            limit = math.sqrt(6 / (fan_in + fan_out))
+            assert value.abs().max() <= limit
+            assert value.abs().max() > 0.9 * limit  # spread over the whole range
+        elif "norm" in name and name.endswith("weight"):
+            assert torch.equal(value, torch.ones_like(value))
+        else:
+            assert torch.equal(value, torch.zeros_like(value))

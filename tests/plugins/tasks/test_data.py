@@ -83,15 +83,61 @@ def test_digits_splits_do_not_overlap():
     assert sum(len(part) for part in parts) == 1797 and len(set().union(*parts)) == 1797
 
 
-def test_png_encoded_images_decode_without_tensorflow():
+def test_png_encoded_images_load_without_tensorflow(monkeypatch, tmp_path):
+    """Prepared MNIST stores PNG bytes; amalg decodes them through tfds' NumPy path (Pillow),
+    with TensorFlow out of reach."""
     from PIL import Image
     from tensorflow_datasets import features
 
-    pixels = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
-    encoded = io.BytesIO()
-    Image.fromarray(pixels).save(encoded, format="PNG")
-    decoded = features.Image(shape=(28, 28, 1)).decode_example_np(encoded.getvalue())
-    assert np.array_equal(decoded[..., 0], pixels)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    image = features.Image(shape=(28, 28, 1))
+
+    def encoded(index: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels[index]).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    class Source:  # what tfds.data_source returns: decoded examples by index
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, index: int) -> dict:
+            return {"image": image.decode_example_np(encoded(index)), "label": index}
+
+    monkeypatch.setattr(data, "_source", lambda dataset, split, where: Source())
+    loaded = data._read("mnist", "test", tmp_path)
+    assert loaded.images.shape == (3, 1, 28, 28)
+    assert torch.equal(loaded.images[:, 0], torch.from_numpy(pixels))
+    assert loaded.labels.tolist() == [0, 1, 2]
+
+
+def test_data_prepared_in_another_format_is_named_in_the_error(tmp_path):
+    error = data.DatasetNotPreparedError("mnist", tmp_path, ("tfrecord",))
+    assert "is prepared as tfrecord, not array_record," in str(error)
+    assert "amalg data prepare mnist" in str(error)
+
+
+def test_batches_of_an_epoch_are_disjoint_and_cover_the_permutation():
+    task = amalg.create("task", "digits_cnn", batch_size=100)
+    per_epoch = task.batches_per_epoch("train")
+    assert per_epoch == 1285 // 100
+    whole = task.split("train")
+    seen = []
+    for index in range(per_epoch):
+        inputs, labels = task.batch_at("train", 3, index)
+        assert inputs.shape[0] == 100
+        seen.append(labels)
+    order = task._permutation("train", 3, 0)[: per_epoch * 100]
+    assert torch.equal(torch.cat(seen), whole.labels[order])
+    assert len(set(order.tolist())) == per_epoch * 100
+
+
+def test_negative_seeds_or_indices_are_refused():
+    task = amalg.create("task", "digits_cnn")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        task.batch_at("train", -1, 0)
 
 
 def test_preparing_a_download_without_tensorflow_names_the_extra(tmp_path, monkeypatch):

@@ -1,0 +1,15 @@
+"""The built-in meta-gradient estimators, registered as the ``amalg.estimators`` plugin."""
+
+from __future__ import annotations
+
+from amalg.core.hookspecs import Register, hookimpl
+from amalg.core.interfaces import MetaGradientEstimator
+from amalg.plugins.estimators.tbptt import TruncatedBackprop
+
+ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (TruncatedBackprop,)
+
+
+@hookimpl
+def register_estimators(register: Register[MetaGradientEstimator]) -> None:
+    for estimator in ESTIMATORS:
+        register(estimator)

@@ -1,0 +1,59 @@
+"""A fixed number of periods at one unroll length."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from amalg.core.config import ComponentConfig
+from amalg.core.interfaces import Period, PeriodDecision, Strategy, StrategyState
+
+
+class RepeatConfig(ComponentConfig):
+    periods: int = Field(5, ge=1, description="Periods to run.")
+    unroll: int = Field(100, ge=1, description="Steps per trajectory.")
+    truncation: int = Field(100, ge=1, description="Steps per truncation; divides unroll.")
+    trajectories: int = Field(10, ge=1, description="Trajectories per period.")
+    alpha: float = Field(0.1, ge=0, description="Imitation weight.")
+    validation_unroll: int = Field(1000, ge=1, description="Steps per validation trajectory.")
+
+
+class Repeat(Strategy):
+    """Repeat: ``periods`` periods of the same length, validated after each; the best
+    period is reloaded at the end.
+
+    The reference implementation trains the optimal-choice policy this way (Huang et al.
+    2022, Appendix C.3): 5 periods, validation over 10 truncations.
+    """
+
+    name: ClassVar[str] = "repeat"
+    config_class = RepeatConfig
+
+    def start(self) -> StrategyState:
+        return {"period": 0, "best": None}
+
+    def next_period(self, state: StrategyState) -> Period | None:
+        config = self.config
+        if state["period"] >= config.periods:
+            return None
+        return Period(
+            stage=0,
+            period=state["period"],
+            unroll=config.unroll,
+            truncation=min(config.truncation, config.unroll),
+            trajectories=config.trajectories,
+            alpha=config.alpha,
+            validation_unroll=config.validation_unroll,
+        )
+
+    def record(
+        self, state: StrategyState, period: Period, validation_loss: float
+    ) -> tuple[StrategyState, PeriodDecision]:
+        best = state["best"]
+        new_best = best is None or validation_loss < best
+        following = state["period"] + 1
+        new_state = {"period": following, "best": validation_loss if new_best else best}
+        return new_state, PeriodDecision(
+            new_best=new_best, reload_best=following >= self.config.periods
+        )

@@ -1,0 +1,15 @@
+"""The built-in students (learned optimizers), registered as the ``amalg.students`` plugin."""
+
+from __future__ import annotations
+
+from amalg.core.hookspecs import Register, hookimpl
+from amalg.core.interfaces import Student
+from amalg.plugins.students.rnnprop import RNNProp
+
+STUDENTS: tuple[type[Student], ...] = (RNNProp,)
+
+
+@hookimpl
+def register_students(register: Register[Student]) -> None:
+    for student in STUDENTS:
+        register(student)

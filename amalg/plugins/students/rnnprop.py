@@ -1,0 +1,121 @@
+"""RNNProp (Lv et al. 2017), the amalgamation target of Huang et al. 2022."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from amalg.core.config import ComponentConfig, Epsilon, FirstMomentDecay, SecondMomentDecay
+from amalg.core.functional import Params, State, bias_correction, ema
+from amalg.core.interfaces import Student
+
+
+class RNNPropConfig(ComponentConfig):
+    hidden: int = Field(20, ge=1, description="LSTM units per layer.")
+    layers: int = Field(2, ge=1, description="Stacked LSTM layers.")
+    beta1: FirstMomentDecay = 0.9
+    beta2: SecondMomentDecay = 0.999
+    eps: Epsilon = 1e-10
+    output_scale: float = Field(
+        0.1, gt=0, description="The update is output_scale * tanh(dense(h)): its largest step."
+    )
+
+
+class RNNProp(Student):
+    """RNNProp: a coordinate-wise 2-layer LSTM fed Adam- and RMSProp-like inputs.
+
+    Lv et al. 2017; Huang et al. 2022, Appendix C.1.1. For every coordinate, with m and v the
+    bias-corrected moving averages of g and g^2 (beta1 0.9, beta2 0.999), the inputs are
+    m_hat / sqrt(v_hat + eps) and g / sqrt(v_hat + eps); two LSTM layers of 20 units (tanh,
+    sigmoid recurrent activation, Keras gate order i, f, c, o and one bias per gate) with
+    weights shared by all coordinates, then delta = 0.1 * tanh(dense(h)). 5,141
+    meta-parameters. The moments and every coordinate's hidden and cell states are the
+    optimizer state, held flat over all coordinates (parameters in key order) so each step
+    is one batched matrix product per layer.
+    """
+
+    name: ClassVar[str] = "rnnprop"
+    config_class = RNNPropConfig
+
+    def __init__(self, config: object = None, /, **fields: object) -> None:
+        super().__init__(config, **fields)
+        hidden, inputs = self.config.hidden, 2
+        for layer in range(self.config.layers):
+            self.register_parameter(f"kernel{layer}", nn.Parameter(torch.empty(inputs, 4 * hidden)))
+            self.register_parameter(
+                f"recurrent{layer}", nn.Parameter(torch.empty(hidden, 4 * hidden))
+            )
+            self.register_parameter(f"bias{layer}", nn.Parameter(torch.empty(4 * hidden)))
+            inputs = hidden
+        self.dense_kernel = nn.Parameter(torch.empty(hidden, 1))
+        self.dense_bias = nn.Parameter(torch.empty(1))
+        self.reset_parameters(torch.Generator().manual_seed(0))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Keras' LSTM and Dense defaults: Glorot-uniform kernels, orthogonal recurrent
+        kernels, zero biases but 1 for the forget gate, Glorot-uniform dense kernel."""
+        hidden = self.config.hidden
+        with torch.no_grad():
+            for layer in range(self.config.layers):
+                _glorot(getattr(self, f"kernel{layer}"), generator)
+                nn.init.orthogonal_(getattr(self, f"recurrent{layer}"), generator=generator)
+                bias = getattr(self, f"bias{layer}")
+                bias.zero_()
+                bias[hidden : 2 * hidden] = 1.0
+            _glorot(self.dense_kernel, generator)
+            self.dense_bias.zero_()
+
+    def init(self, params: Params) -> State:
+        size = sum(value.numel() for value in params.values())
+        reference = next(iter(params.values()))
+        zeros = torch.zeros(size, dtype=reference.dtype, device=reference.device)
+        cells = torch.zeros(
+            self.config.layers,
+            size,
+            self.config.hidden,
+            dtype=reference.dtype,
+            device=reference.device,
+        )
+        return {"m": zeros, "v": zeros.clone(), "h": cells, "c": cells.clone()}
+
+    def forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        config = self.config
+        g = torch.cat([value.reshape(-1) for value in grads.values()])
+        m = ema(state["m"], g, config.beta1)
+        v = ema(state["v"], g * g, config.beta2)
+        m_hat = m / bias_correction(config.beta1, step)
+        root = torch.sqrt(v / bias_correction(config.beta2, step) + config.eps)
+        x = torch.stack([m_hat / root, g / root], dim=1)
+        hs, cs = [], []
+        for layer in range(config.layers):
+            x, c = self._cell(layer, x, state["h"][layer], state["c"][layer])
+            hs.append(x)
+            cs.append(c)
+        flat = torch.tanh(x @ self.dense_kernel + self.dense_bias).squeeze(1) * config.output_scale
+        delta, offset = {}, 0
+        for key, value in grads.items():
+            delta[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
+            offset += value.numel()
+        return delta, {"m": m, "v": v, "h": torch.stack(hs), "c": torch.stack(cs)}
+
+    def _cell(self, layer: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        gates = (
+            x @ getattr(self, f"kernel{layer}")
+            + h @ getattr(self, f"recurrent{layer}")
+            + getattr(self, f"bias{layer}")
+        )
+        i, f, candidate, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(candidate)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _glorot(weight: Tensor, generator: torch.Generator) -> None:
+    fan_in, fan_out = weight.shape
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    weight.uniform_(-limit, limit, generator=generator)
