@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Distills Adam and RMSProp into RNNProp with min-max amalgamation on the offline default task.
 run: $(STAMP)
-	$(BIN)/amalg list
+	$(BIN)/amalg run --teacher adam --teacher rmsprop --scheme minmax
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

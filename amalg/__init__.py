@@ -20,10 +20,13 @@ from amalg.core.errors import AmalgError
 from amalg.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     from amalg.core.component import Component
+    from amalg.core.interfaces import Student
     from amalg.core.registry import ComponentInfo
 
-__all__ = ["AmalgError", "__version__", "create", "hookimpl", "list_components"]
+__all__ = ["AmalgError", "__version__", "create", "hookimpl", "list_components", "load"]
 
 try:
     __version__ = metadata.version("amalg")
@@ -52,3 +55,26 @@ def create(kind: str, name: str, /, **config: Any) -> Component:
     from amalg.core.registry import get_registry
 
     return get_registry().create(kind, name, **config)
+
+
+def load(path: str | PathLike[str]) -> Student:
+    """The trained student of a run: ``amalg.load("results/my-run")`` (the run folder, or
+    its ``optimizer/`` folder). Weights are read without unpickling arbitrary objects."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from amalg.core.experiment import ExperimentError
+
+    folder = Path(path)
+    if (folder / "optimizer").is_dir():
+        folder = folder / "optimizer"
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+        weights = torch.load(folder / "weights.pt", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ExperimentError(f"no trained optimizer in {path}: {error}") from None
+    student = create("student", saved["student"], **saved["config"])
+    student.load_state_dict(weights)
+    return student

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from amalg.cli import components, data
+from amalg.cli import components, data, run
 
 
 class _OneLineErrors(TyperGroup):
@@ -42,6 +42,7 @@ app = typer.Typer(
 )
 components.register(app)
 data.register(app)
+run.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -61,6 +61,8 @@ def problems_from_validation_error(
         field = ".".join(str(part) for part in item["loc"]) or "(config)"
         if item["type"] == "extra_forbidden":
             message = f"unknown field; valid fields: {', '.join(model.model_fields) or 'none'}"
+        elif not item["loc"]:  # a check across fields: its message says it all
+            message = item["msg"].removeprefix("Value error, ")
         else:
             message = f"{item['msg']} (got {item['input']!r})"
         problems.append((field, message))

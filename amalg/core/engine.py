@@ -12,9 +12,10 @@ Per truncation of T steps from theta_0, with f_t the task loss of theta_t on its
     meta[t]    = log(f_t + eps) - log(f_0 + eps)                       t = 1..T
     d[t, k]    = log(mean((theta_P,t - theta_k,t)^2) / 2 + eps)        per target k
 
-which the scheme reduces to the meta-objective. The student's gradient inputs are detached
-(first-order meta-gradient, as usual for learned optimizers), so the meta-backward runs
-through the student's updates and the task losses, not through second derivatives.
+which the scheme reduces to the meta-objective. By default the student's gradient inputs are
+detached (the first-order meta-gradient of Andrychowicz et al. 2016), so the meta-backward
+runs through the student's updates and the task losses but not through second derivatives;
+``second_order=true`` keeps them, and the truncation's meta-gradient is then exact.
 
 Random scaling (Lv et al. 2017): with ``random_scaling = r > 0`` the student optimises
 f(s * x) for a per-coordinate s = exp(U(-r, r)) drawn per trajectory: it sees gradients
@@ -53,6 +54,10 @@ class EngineConfig(ComponentConfig):
         3.0, ge=0, description="r: the student's coordinates are scaled by exp(U(-r, r)); 0: off."
     )
     log_eps: float = Field(1e-10, gt=0, description="eps inside the meta-loss and imitation logs.")
+    second_order: bool = Field(
+        False,
+        description="Differentiate through the student's gradient inputs too (exact, slower).",
+    )
 
 
 @dataclass(frozen=True)
@@ -177,14 +182,15 @@ class UnrollEngine:
         for t in range(length):
             batch = task.batch_at("train", start.data_seed, start.index + t)
             step = start.step + t
-            loss, grads = task.gradient(params, batch, retain_graph=True)
+            second_order = self.config.second_order
+            loss, grads = task.gradient(params, batch, retain_graph=True, create_graph=second_order)
             if t == 0:
                 base = loss.detach()
             else:
                 losses.append(loss)
-            params, state = self._student_step(
-                phi, {k: g.detach() for k, g in grads.items()}, state, params, start.scale, step
-            )
+            if not second_order:
+                grads = {key: grad.detach() for key, grad in grads.items()}
+            params, state = self._student_step(phi, grads, state, params, start.scale, step)
             for k, target in enumerate(self.targets):
                 _, target_grads = task.gradient(targets[k], batch)
                 with torch.no_grad():
@@ -232,7 +238,8 @@ class UnrollEngine:
             for t in range(length + 1):
                 batch = self.task.batch_at("train", seed, start.index + t)
                 loss, grads = self.task.gradient(params, batch)
-                logs.append(math.log(float(loss) + eps) if float(loss) >= 0 else math.nan)
+                value = float(loss.detach())
+                logs.append(math.log(value + eps) if value >= 0 else math.nan)
                 if t == length:
                     break
                 with torch.no_grad():

@@ -87,7 +87,7 @@ def evaluate(
         column = 0
         for step in range(horizon):
             loss, grads = task.gradient(params, task.batch_at("train", seed, index + step))
-            train[row, step] = float(loss)
+            train[row, step] = float(loss.detach())
             with torch.no_grad():
                 delta, state = rule.update(grads, state, params, step)
                 params = rule.apply(params, delta)

@@ -4,6 +4,7 @@
 
     config.json        the fully resolved run config (``amalg run --config`` reproduces it)
     summary.csv        one row per period (deterministic numbers only: same seed, same file)
+    evaluation.csv     the final student/teacher comparison; result.json marks the run done
     timing.csv         wall time per period (not deterministic, so kept apart)
     checkpoints/       stage_S.P.pt: phi, meta-optimizer, strategy state, progress
     log/               stage_S.P.npz: per-truncation meta-loss and imitation per teacher
@@ -74,6 +75,22 @@ class ExperimentFolder:
     def write_config(self, config: Mapping[str, Any]) -> None:
         text = json.dumps(config, indent=2) + "\n"
         atomic_write(self.config_path, lambda file: file.write(text))
+
+    # -- the result ----------------------------------------------------------------------
+
+    @property
+    def result_path(self) -> Path:
+        return self.path / "result.json"
+
+    def write_result(self, result: Mapping[str, Any]) -> None:
+        """Written last: its presence marks the run complete."""
+        text = json.dumps(dict(result), indent=2) + "\n"
+        atomic_write(self.result_path, lambda file: file.write(text))
+
+    def read_result(self) -> dict[str, Any] | None:
+        if not self.result_path.exists():
+            return None
+        return json.loads(self.result_path.read_text())
 
     # -- tables --------------------------------------------------------------------------
 

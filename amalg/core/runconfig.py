@@ -128,7 +128,10 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
 def _set_component(
     config: dict[str, Any], kind: str, name: str, field: str, value: Any, key: str
 ) -> None:
-    choices = config.get("teachers", []) if kind == "teacher" else [config.get(kind, {})]
+    if kind != "teacher" and kind not in config:
+        # Not chosen explicitly: the run uses the default component.
+        config[kind] = RunConfig.model_fields[kind].default_factory().model_dump()
+    choices = config.get("teachers", []) if kind == "teacher" else [config[kind]]
     for choice in choices:
         if choice.get("name") == name:
             choice.setdefault("config", {})[field] = value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -38,6 +38,9 @@ class QuadraticConfig(ComponentConfig):
         10.0, ge=1, description="Ratio of A's largest to smallest eigenvalue."
     )
     problem_seed: int = Field(0, ge=0, description="Seed of the random A and minimum x*.")
+    dtype: Literal["float32", "float64"] = Field(
+        "float32", description="Precision of the parameters (float64 for gradient checks)."
+    )
 
 
 class Quadratic(SyntheticTask):
@@ -61,7 +64,8 @@ class Quadratic(SyntheticTask):
         )
         matrix = (rotation * spectrum) @ rotation.T
         minimum = torch.randn(n, generator=generator, dtype=torch.float64)
-        return matrix.float(), minimum.float()
+        dtype = getattr(torch, self.config.dtype)
+        return matrix.to(dtype), minimum.to(dtype)
 
     @property
     def minimum(self) -> tuple[Params, float]:
@@ -69,7 +73,8 @@ class Quadratic(SyntheticTask):
         return {"x": self._problem[1].clone()}, 0.0
 
     def init_params(self, generator: torch.Generator) -> Params:
-        return {"x": torch.randn(self.config.dimension, generator=generator)}
+        dtype = getattr(torch, self.config.dtype)
+        return {"x": torch.randn(self.config.dimension, generator=generator, dtype=dtype)}
 
     def loss(self, params: Params, batch: Batch) -> Tensor:
         matrix, minimum = self._problem

@@ -1,0 +1,142 @@
+"""`amalg run` end to end on the offline default task, with the --quick budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from amalg.cli import app
+from amalg.core.trainer import Trainer
+
+BASE = ["run", "--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax", "--quick"]
+FILES = ("config.json", "summary.csv", "timing.csv", "evaluation.csv", "optimizer/config.json",
+         "optimizer/weights.pt")  # fmt: skip
+
+
+def invoke(*args: str):
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("runs") / "first"
+    result = invoke(*BASE, "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "rnnprop" in result.output and "adam" in result.output and "rmsprop" in result.output
+    return folder
+
+
+def test_a_quick_run_writes_every_file_of_the_experiment_folder(first_run):
+    for name in FILES:
+        assert (first_run / name).is_file(), name
+    assert list((first_run / "checkpoints").glob("stage_*.pt"))
+    assert list((first_run / "log").glob("stage_*.npz"))
+    evals = {path.name for path in (first_run / "eval" / "digits_cnn").glob("*.npz")}
+    assert any(name.endswith("-student.npz") for name in evals)
+    assert any(name.endswith("-adam.npz") for name in evals)
+
+
+def test_the_same_seed_gives_the_same_numbers(first_run, tmp_path):
+    again = tmp_path / "again"
+    result = invoke(*BASE, "--out", str(again))
+    assert result.exit_code == 0, result.output
+    for name in ("summary.csv", "evaluation.csv"):
+        assert (again / name).read_text() == (first_run / name).read_text()
+
+
+def test_a_saved_config_reproduces_the_run(first_run, tmp_path):
+    copy = tmp_path / "copy"
+    result = invoke("run", "--config", str(first_run / "config.json"), "--out", str(copy))
+    assert result.exit_code == 0, result.output
+    assert (copy / "summary.csv").read_text() == (first_run / "summary.csv").read_text()
+
+
+def test_an_interrupted_run_resumed_gives_the_uninterrupted_result(
+    first_run, tmp_path, monkeypatch
+):
+    folder = tmp_path / "interrupted"
+    original = Trainer._timing
+
+    def interrupt_after_first_period(self, name, seconds):
+        original(self, name, seconds)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_timing", interrupt_after_first_period)
+    stopped = invoke(*BASE, "--out", str(folder))
+    assert stopped.exit_code == 130
+    assert "amalg run --resume --out" in stopped.stderr and "Traceback" not in stopped.output
+    assert not (folder / "evaluation.csv").exists()
+    monkeypatch.setattr(Trainer, "_timing", original)
+    again = invoke(*BASE, "--out", str(folder))
+    assert (
+        again.exit_code == 2 and "holds this run, unfinished; --resume continues it" in again.stderr
+    )
+
+    resumed = invoke(*BASE, "--out", str(folder), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming after stage_0.0" in resumed.output
+    for name in ("summary.csv", "evaluation.csv"):
+        assert (folder / name).read_text() == (first_run / name).read_text()
+
+
+def test_a_folder_holding_another_run_is_refused_and_left_alone(first_run):
+    before = {path: path.read_bytes() for path in first_run.rglob("*") if path.is_file()}
+    result = invoke(*BASE, "--seed", "1", "--out", str(first_run))
+    assert result.exit_code == 2
+    assert "already holds a different run" in result.stderr
+    same = invoke(*BASE, "--out", str(first_run))
+    assert same.exit_code == 0 and "already holds this run, finished" in same.output
+    assert "rnnprop" in same.output
+    assert {path: path.read_bytes() for path in first_run.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--teacher", "adm"], "unknown teacher 'adm'; did you mean 'adam'"),
+        (
+            ["--teacher", "adam", "--scheme", "minmx"],
+            "unknown scheme 'minmx'; did you mean 'minmax'",
+        ),
+        (["--teacher", "adam", "--student", "rnprop"], "unknown student 'rnprop'; did you mean"),
+        (["--teacher", "adam", "--task", "digit_cnn"], "unknown task 'digit_cnn'; did you mean"),
+        (
+            ["--teacher", "adam", "--teacher", "sgd", "--scheme", "imitation"],
+            "scheme 'imitation' takes exactly 1 teacher(s), got 2",
+        ),
+        (["--scheme", "minmax"], "scheme 'minmax' takes at least 1 teacher(s), got 0"),
+        (
+            ["--teacher", "adam", "--set", "teacher.adam.lr=-1"],
+            "invalid config for teacher 'adam': lr: Input should be greater than 0",
+        ),
+        (
+            ["--teacher", "adam", "--set", "teacher.sgd.lr=0.1"],
+            "teacher.sgd.lr: the run has no teacher 'sgd' (it has: adam)",
+        ),
+        (
+            ["--teacher", "adam", "--set", "teacher.adam.learning_rate=0.1"],
+            "learning_rate: unknown field; valid fields: lr, beta1, beta2, eps",
+        ),
+        (["--teacher", "adam", "--set", "nonsense=1"], "nonsense: unknown key"),
+        (["--teacher", "adam", "--set", "evaluation.horizon=zero"], "evaluation.horizon: "),
+        (
+            ["--teacher", "adam", "--set", "strategy.curriculum.unrolls=[100,155]"],
+            "curriculum': (config): alphas has 3 values, unrolls 2: give one imitation weight",
+        ),
+        (
+            ["--teacher", "adam", "--set", "strategy.curriculum.unrolls=[100,150,200]"],
+            "(config): every unroll must be a positive multiple of truncation=100",
+        ),
+        (["--teacher", "adam", "--config", "missing.toml"], "invalid config for file missing.toml"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    folder = tmp_path / "bad"
+    result = invoke("run", *args, "--out", str(folder))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert not folder.exists()  # refused before any work

@@ -1,0 +1,106 @@
+"""The unroll engine: teachers walk their standalone trajectories, the tbptt meta-gradient
+is the true gradient of a truncation, imitation of oneself sits at the eps floor."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import amalg
+from amalg.core.engine import EngineConfig, UnrollEngine
+from amalg.core.interfaces import UpdateRule
+
+
+def make_engine(task, student, teachers, scheme="minmax", **engine):
+    names = [teacher.name for teacher in teachers]
+    scheme = amalg.create("scheme", scheme)
+    return UnrollEngine(task, student, teachers, names, scheme, EngineConfig(**engine))
+
+
+def test_inside_the_engine_each_teacher_walks_its_standalone_trajectory():
+    task = amalg.create("task", "digits_cnn")
+    teachers = [amalg.create("teacher", "adam"), amalg.create("teacher", "rmsprop")]
+    engine = make_engine(task, amalg.create("student", "rnnprop"), teachers, warmup_steps=5)
+    start = engine.start(seed=11)
+    phi = dict(engine.student.named_parameters())
+    state = start
+    for _ in range(2):
+        state = engine.truncation(4, alpha=0.1)(phi, state).end
+    for k, teacher in enumerate(teachers):
+        params, index = engine.warm_start(11)
+        assert index == 5
+        opt_state = teacher.init(params)
+        for step in range(8):
+            _, grads = task.gradient(params, task.batch_at("train", 11, index + step))
+            delta, opt_state = teacher.update(grads, opt_state, params, step)
+            params = teacher.apply(params, delta)
+        for key in params:
+            assert torch.equal(state.targets[k][key], params[key].detach())
+
+
+def test_the_tbptt_meta_gradient_of_a_truncation_matches_finite_differences():
+    task = amalg.create("task", "quadratic", dimension=6, dtype="float64")
+    student = amalg.create("student", "rnnprop", hidden=3, layers=1).double()
+    student.reset_parameters(torch.Generator().manual_seed(1))
+    engine = make_engine(
+        task, student, [amalg.create("teacher", "adam")], warmup_steps=3, second_order=True
+    )
+    start = engine.start(seed=4)
+    truncation = engine.truncation(6, alpha=0.3)
+    estimator = amalg.create("estimator", "tbptt")
+    phi = {name: value.detach().clone() for name, value in student.named_parameters()}
+    estimate = estimator.estimate(phi, truncation, estimator.init(phi, start, None), None)
+
+    def objective(values):
+        return float(truncation(values, start).objective.detach())
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        direction = {
+            k: torch.randn(v.shape, generator=generator, dtype=v.dtype) for k, v in phi.items()
+        }
+        h = 1e-6
+        plus = objective({k: v + h * direction[k] for k, v in phi.items()})
+        minus = objective({k: v - h * direction[k] for k, v in phi.items()})
+        numeric = (plus - minus) / (2 * h)
+        analytic = sum(float((estimate.grads[k] * direction[k]).sum()) for k in phi)
+        assert math.isclose(analytic, numeric, rel_tol=1e-5, abs_tol=1e-8), (analytic, numeric)
+
+
+class SameAsStudent(UpdateRule):
+    """A target that is the student itself, without scaling."""
+
+    def __init__(self, student):
+        self.student = student
+
+    def init(self, params):
+        return self.student.init(params)
+
+    def update(self, grads, state, params, step):
+        return self.student.update(grads, state, params, step)
+
+
+def test_imitating_a_teacher_identical_to_the_student_gives_distance_at_the_eps_floor():
+    task = amalg.create("task", "quadratic")
+    student = amalg.create("student", "rnnprop")
+    engine = UnrollEngine(
+        task, student, [SameAsStudent(student)], ["itself"], amalg.create("scheme", "imitation"),
+        EngineConfig(warmup_steps=2, random_scaling=0.0),
+    )  # fmt: skip
+    result = engine.truncation(5, alpha=1.0)(dict(student.named_parameters()), engine.start(3))
+    assert float(result.logs["imitation"][0]) == pytest.approx(math.log(1e-10), rel=1e-7)
+
+
+def test_random_scaling_changes_what_the_student_sees_not_the_teachers():
+    task = amalg.create("task", "quadratic")
+    student = amalg.create("student", "rnnprop")
+    teachers = [amalg.create("teacher", "sgd", lr=0.1)]
+    scaled = make_engine(task, student, teachers, warmup_steps=0, random_scaling=3.0)
+    plain = make_engine(task, student, teachers, warmup_steps=0, random_scaling=0.0)
+    phi = dict(student.named_parameters())
+    a, b = (engine.truncation(3, 0.1)(phi, engine.start(7)).end for engine in (scaled, plain))
+    assert torch.equal(a.targets[0]["x"], b.targets[0]["x"])
+    assert not torch.equal(a.student["x"], b.student["x"])
+    assert scaled.start(7).scale["x"].min() >= math.exp(-3) and plain.start(7).scale is None
