@@ -34,6 +34,7 @@ from pydantic import Field
 from torch import Tensor
 
 from amalg.core.config import ComponentConfig
+from amalg.core.evaluation import validation_metrics
 from amalg.core.functional import Params, State, tree_leaves, tree_map
 from amalg.core.interfaces import (
     AmalgamationScheme,
@@ -45,6 +46,8 @@ from amalg.core.interfaces import (
 )
 
 __all__ = ["EngineConfig", "UnrollEngine", "UnrollState", "detach", "is_finite"]
+
+VALIDATION_CHECKS = 10
 
 
 class EngineConfig(ComponentConfig):
@@ -227,23 +230,28 @@ class UnrollEngine:
     # -- validation ----------------------------------------------------------------------
 
     def validate(self, phi: Params, seeds: Sequence[int], length: int) -> float:
-        """The student's mean meta-loss over fresh ``length``-step trajectories (no scaling,
-        no imitation, no graph): mean_t log(f_t + eps) - log(f_0 + eps), averaged over seeds.
-        Lower is better; a non-finite trajectory counts as +inf."""
-        eps, results = self.config.log_eps, []
+        """How well the student trains the task: over fresh ``length``-step trajectories (no
+        scaling, no imitation, no graph), the log of the best loss on the task's validation
+        split, checked ``VALIDATION_CHECKS`` times along the way, averaged over ``seeds``.
+        Lower is better; a diverged trajectory counts as +inf."""
+        checks = {round(length * (i + 1) / VALIDATION_CHECKS) for i in range(VALIDATION_CHECKS)}
+        results = []
         for seed in seeds:
             start = replace(self.start(seed), scale=None)
             params, state = start.student, start.student_state
-            logs = []
-            for t in range(length + 1):
+            best = math.inf
+            for t in range(length):
                 batch = self.task.batch_at("train", seed, start.index + t)
                 loss, grads = self.task.gradient(params, batch)
-                value = float(loss.detach())
-                logs.append(math.log(value + eps) if value >= 0 else math.nan)
-                if t == length:
+                if not math.isfinite(float(loss.detach())):
+                    best = math.inf
                     break
                 with torch.no_grad():
                     params, state = self._student_step(phi, grads, state, params, None, t)
-            value = sum(logs[1:]) / length - logs[0]
-            results.append(value if math.isfinite(value) else math.inf)
+                if t + 1 in checks:
+                    value = validation_metrics(self.task, params)["loss"]
+                    best = min(best, value) if math.isfinite(value) else best
+            results.append(
+                math.log(best + self.config.log_eps) if math.isfinite(best) else math.inf
+            )
         return sum(results) / len(results)

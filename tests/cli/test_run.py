@@ -140,3 +140,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert not folder.exists()  # refused before any work
+
+
+def test_amalg_load_returns_the_trained_student(first_run, tmp_path):
+    import torch
+
+    import amalg
+    from amalg.core.experiment import ExperimentError
+
+    student = amalg.load(first_run)
+    weights = torch.load(first_run / "optimizer" / "weights.pt", weights_only=True)
+    assert type(student).__name__ == "RNNProp"
+    assert all(torch.equal(student.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(ExperimentError, match="no trained optimizer in"):
+        amalg.load(tmp_path)

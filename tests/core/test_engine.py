@@ -104,3 +104,18 @@ def test_random_scaling_changes_what_the_student_sees_not_the_teachers():
     assert torch.equal(a.targets[0]["x"], b.targets[0]["x"])
     assert not torch.equal(a.student["x"], b.student["x"])
     assert scaled.start(7).scale["x"].min() >= math.exp(-3) and plain.start(7).scale is None
+
+
+def test_validation_is_the_log_of_the_best_validation_split_loss_reached():
+    from amalg.core.evaluation import validation_metrics
+
+    task = amalg.create("task", "digits_mlp")
+    student = amalg.create("student", "rnnprop")
+    engine = make_engine(task, student, [], scheme="none", warmup_steps=10)
+    # All-zero meta-parameters never move the parameters: the best is the warm start's loss.
+    still = {name: torch.zeros_like(value) for name, value in student.named_parameters()}
+    params, _ = engine.warm_start(5)
+    expected = math.log(validation_metrics(task, params)["loss"] + 1e-10)
+    assert engine.validate(still, [5], length=20) == pytest.approx(expected, rel=1e-6)
+    moving = dict(student.named_parameters())
+    assert math.isfinite(engine.validate(moving, [5, 6], length=20))

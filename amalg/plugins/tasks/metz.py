@@ -1,8 +1,11 @@
 """Tasks of Metz et al., "Practical tradeoffs between memory, compute, and performance in
 learned optimizers", 2022 (Appendices B and E).
 
-The ImageNet MLP and the byte-level LM1B LSTM are left out: their data (16x16 ImageNet,
-LM1B) cannot be prepared with the tools amalg depends on.
+The ImageNet MLP and the byte-level LM1B LSTM are left out. tensorflow-datasets' 16x16
+ImageNet (``imagenet_resized``) downloads from image-net.org, which serves it only to
+registered ImageNet users, so ``amalg data prepare`` cannot fetch it; LM1B's training text
+(about 30 million sentences, several GB) does not fit the dataset layer's whole-split-in-memory
+design, and amalg has no streaming text pipeline yet.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import amalg
+from amalg.core.evaluation import validation_metrics
 
 
 def train_with_adam(task_name: str, steps: int = 300):
@@ -21,24 +22,12 @@ def train_with_adam(task_name: str, steps: int = 300):
     return task, params
 
 
-def validation(task, params) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    count = 0
-    with torch.no_grad():
-        for batch in task.eval_batches("validation"):
-            size = len(batch[0]) if batch else 1
-            for key, value in task.metrics(params, batch).items():
-                totals[key] = totals.get(key, 0.0) + float(value) * size
-            count += size
-    return {key: value / count for key, value in totals.items()}
-
-
 @pytest.mark.parametrize(("name", "accuracy"), [("digits_cnn", 0.9), ("digits_mlp", 0.85)])
 def test_300_adam_steps_train_a_digits_task(name, accuracy):
     task = amalg.create("task", name)
-    before = validation(task, task.init_params(torch.Generator().manual_seed(0)))
+    before = validation_metrics(task, task.init_params(torch.Generator().manual_seed(0)))
     task, params = train_with_adam(name)
-    after = validation(task, params)
+    after = validation_metrics(task, params)
     assert after["loss"] < before["loss"] / 3
     assert after["accuracy"] >= accuracy
 

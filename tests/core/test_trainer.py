@@ -1,0 +1,75 @@
+"""The trainer keeps NaN away from phi and counts what it discarded."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import torch
+
+from amalg.core.experiment import ExperimentFolder
+from amalg.core.interfaces import MetaGradient
+from amalg.core.trainer import Trainer, resolve
+
+TINY = {
+    "name": "tiny",
+    "teachers": [{"name": "adam"}],
+    "scheme": {"name": "imitation"},
+    "strategy": {
+        "name": "repeat",
+        "config": {"periods": 1, "unroll": 20, "truncation": 5, "trajectories": 2,
+                   "validation_unroll": 10},
+    },
+    "engine": {"warmup_steps": 5},
+    "evaluation": {"horizon": 10, "seeds": 1},
+}  # fmt: skip
+
+
+class PoisonEveryOther:
+    """Wraps an estimator: every second meta-gradient is NaN."""
+
+    def __init__(self, estimator):
+        self.inner, self.calls = estimator, 0
+
+    def init(self, phi, start, generator):
+        return self.inner.init(phi, start, generator)
+
+    def estimate(self, phi, truncation, state, generator):
+        estimate = self.inner.estimate(phi, truncation, state, generator)
+        self.calls += 1
+        if self.calls % 2 == 0:
+            poisoned = {k: torch.full_like(v, math.nan) for k, v in estimate.grads.items()}
+            return MetaGradient(poisoned, estimate.state, estimate.objective, estimate.logs)
+        return estimate
+
+
+def test_non_finite_meta_gradients_are_discarded_and_counted(tmp_path):
+    config, parts = resolve(TINY)
+    parts.estimator = PoisonEveryOther(parts.estimator)
+    folder = ExperimentFolder(tmp_path / "run")
+    folder.write_config(config.model_dump(mode="json"))
+    updates = []
+    trainer = Trainer(config, parts, folder)
+    original = trainer._meta_step
+
+    def watched(grads):
+        updates.append(all(torch.isfinite(g).all() for g in grads.values()))
+        return original(grads)
+
+    trainer._meta_step = watched
+    trainer.run()
+    assert updates and all(updates)  # no NaN was ever applied
+    assert all(torch.isfinite(p).all() for p in parts.student.parameters())
+    with (folder.path / "summary.csv").open() as file:
+        [row] = list(csv.DictReader(file))
+    assert int(row["nonfinite"]) == 2  # one per trajectory: the rest of it is dropped
+
+
+def test_a_meta_step_that_would_make_phi_non_finite_is_undone(tmp_path):
+    config, parts = resolve(TINY)
+    trainer = Trainer(config, parts, ExperimentFolder(tmp_path / "run"))
+    before = {k: v.clone() for k, v in parts.student.state_dict().items()}
+    huge = {name: torch.full_like(p, math.inf) for name, p in parts.student.named_parameters()}
+    assert trainer._meta_step(huge) is False
+    after = parts.student.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
