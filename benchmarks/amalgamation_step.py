@@ -75,9 +75,10 @@ def main() -> None:
         first.append(amalgamation_step_seconds(task, args.length, second_order=False))
         second.append(amalgamation_step_seconds(task, args.length, second_order=True))
     base = statistics.median(adam)
+    machine = platform.processor() or platform.machine()
     print(
         f"task {args.task}, truncation {args.length} steps, {args.rounds} rounds, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {machine}"
     )
     print("| step | median ms | ratio to Adam |")
     print("| --- | --- | --- |")
