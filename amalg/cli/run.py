@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from amalg.cli.errors import fail, reports_errors
+from amalg.core.errors import ConfigError
 from amalg.core.experiment import ExperimentError, ExperimentFolder
-from amalg.core.runconfig import apply_overrides, read_config_file
+from amalg.core.runconfig import apply_overrides, read_config_file, validate_run_config
 from amalg.core.trainer import Event, Trainer, resolve
 
 # A budget for smoke runs: it touches every part of a run in well under 30 s on 2 CPU cores.
@@ -66,27 +67,45 @@ def build_values(
     quick: bool,
 ) -> dict[str, Any]:
     """The run config the command line asks for, before validation."""
-    values: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    values: Any = read_config_file(config_file) if config_file else {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"file {config_file}", [("(file)", "expected a table of settings")])
+    if config_file:
+        # Shapes first (a teacher list, component tables), before flags are merged in.
+        validate_run_config({"name": "from-file", **values})
     if teachers:
-        previous = {choice.get("name"): choice for choice in values.get("teachers", [])}
+        given = values.get("teachers")
+        previous = {
+            choice.get("name"): choice
+            for choice in (given if isinstance(given, list) else [])
+            if isinstance(choice, dict)
+        }
         values["teachers"] = [_choice(teacher, previous.get(teacher)) for teacher in teachers]
     for kind, chosen in components.items():
         if chosen is not None:
-            values[kind] = _choice(chosen, values.get(kind))
+            previous_choice = values.get(kind)
+            values[kind] = _choice(
+                chosen, previous_choice if isinstance(previous_choice, dict) else None
+            )
     if seed is not None:
         values["seed"] = seed
     if quick:
         for section in ("engine", "evaluation"):
-            values[section] = {**QUICK[section], **values.get(section, {})}
+            values[section] = {**QUICK[section], **_mapping(values.get(section))}
         strategy = values.setdefault("strategy", {"name": "curriculum", "config": {}})
-        preset = QUICK["strategy"].get(strategy.get("name", "curriculum"), {})
-        strategy["config"] = {**preset, **strategy.get("config", {})}
+        if isinstance(strategy, dict):
+            preset = QUICK["strategy"].get(strategy.get("name", "curriculum"), {})
+            strategy["config"] = {**preset, **_mapping(strategy.get("config"))}
     values = apply_overrides(values, overrides)
     if name is not None:
         values["name"] = name
     elif "name" not in values:
         values["name"] = _default_name(values)
     return values
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _default_name(values: dict[str, Any]) -> str:
@@ -100,6 +119,15 @@ def _default_name(values: dict[str, Any]) -> str:
 def _prepare_folder(folder: ExperimentFolder, config: dict[str, Any], resume: bool) -> bool:
     """Check the folder can take this run (writing its config if new); True when it already
     holds this run, finished."""
+    try:
+        return _check_folder(folder, config, resume)
+    except OSError as error:
+        raise ExperimentError(f"cannot use {folder.path} as the run folder: {error}") from None
+
+
+def _check_folder(folder: ExperimentFolder, config: dict[str, Any], resume: bool) -> bool:
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ExperimentError(f"{folder.path} is a file, not a folder; choose another --out")
     if folder.exists():
         saved = folder.read_config()
         if saved == config and folder.read_result() is not None:
@@ -135,17 +163,17 @@ def run(
         list[str] | None, typer.Option("--teacher", help="A teacher (repeat for several).")
     ] = None,
     scheme: Annotated[
-        str | None, typer.Option(help="Amalgamation scheme [default: minmax].")
+        str | None, typer.Option(help="Amalgamation scheme (default: minmax).")
     ] = None,
-    student: Annotated[str | None, typer.Option(help="Student [default: rnnprop].")] = None,
-    task: Annotated[str | None, typer.Option(help="Task [default: digits_cnn].")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Strategy [default: curriculum].")] = None,
+    student: Annotated[str | None, typer.Option(help="Student (default: rnnprop).")] = None,
+    task: Annotated[str | None, typer.Option(help="Task (default: digits_cnn).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy (default: curriculum).")] = None,
     estimator: Annotated[
-        str | None, typer.Option(help="Meta-gradient estimator [default: tbptt].")
+        str | None, typer.Option(help="Meta-gradient estimator (default: tbptt).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the run [default: 0].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run (default: 0).")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Experiment folder [default: results/NAME].")
+        Path | None, typer.Option(help="Experiment folder (default: results/NAME).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (the folder under results/).")] = None,
     set_: Annotated[
@@ -187,6 +215,8 @@ def run(
             quick=quick,
         )
     resolved, parts = resolve(values)
+    if out is None and (not resolved.name or Path(resolved.name).name != resolved.name):
+        raise ConfigError("the run", [("name", "must be a plain folder name (no '/' or '..')")])
     config_dict = resolved.model_dump(mode="json")
     folder = ExperimentFolder(out or Path("results") / resolved.name)
     console = Console()

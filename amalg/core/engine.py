@@ -35,7 +35,7 @@ from torch import Tensor
 
 from amalg.core.config import ComponentConfig
 from amalg.core.evaluation import validation_metrics
-from amalg.core.functional import Params, State, tree_leaves, tree_map
+from amalg.core.functional import Params, State, step_generator, tree_leaves, tree_map
 from amalg.core.interfaces import (
     AmalgamationScheme,
     Student,
@@ -119,7 +119,8 @@ class UnrollEngine:
         the first batch after it."""
         params = self.task.init_params(_seeded(seed))
         for index in range(self.config.warmup_steps):
-            _, grads = self.task.gradient(params, self.task.batch_at("train", seed, index))
+            batch = self.task.batch_at("train", seed, index)
+            _, grads = self.task.gradient(params, batch, generator=step_generator(seed, index))
             params = {k: (v - self.config.warmup_lr * grads[k]).detach() for k, v in params.items()}
         return params, self.config.warmup_steps
 
@@ -186,7 +187,10 @@ class UnrollEngine:
             batch = task.batch_at("train", start.data_seed, start.index + t)
             step = start.step + t
             second_order = self.config.second_order
-            loss, grads = task.gradient(params, batch, retain_graph=True, create_graph=second_order)
+            noise = step_generator(start.data_seed, start.index + t)
+            loss, grads = task.gradient(
+                params, batch, generator=noise, retain_graph=True, create_graph=second_order
+            )
             if t == 0:
                 base = loss.detach()
             else:
@@ -195,7 +199,8 @@ class UnrollEngine:
                 grads = {key: grad.detach() for key, grad in grads.items()}
             params, state = self._student_step(phi, grads, state, params, start.scale, step)
             for k, target in enumerate(self.targets):
-                _, target_grads = task.gradient(targets[k], batch)
+                noise = step_generator(start.data_seed, start.index + t)
+                _, target_grads = task.gradient(targets[k], batch, generator=noise)
                 with torch.no_grad():
                     delta, target_states[k] = target.update(
                         target_grads, target_states[k], targets[k], step
@@ -242,7 +247,8 @@ class UnrollEngine:
             best = math.inf
             for t in range(length):
                 batch = self.task.batch_at("train", seed, start.index + t)
-                loss, grads = self.task.gradient(params, batch)
+                noise = step_generator(seed, start.index + t)
+                loss, grads = self.task.gradient(params, batch, generator=noise)
                 if not math.isfinite(float(loss.detach())):
                     best = math.inf
                     break
@@ -250,7 +256,10 @@ class UnrollEngine:
                     params, state = self._student_step(phi, grads, state, params, None, t)
                 if t + 1 in checks:
                     value = validation_metrics(self.task, params)["loss"]
-                    best = min(best, value) if math.isfinite(value) else best
+                    if not math.isfinite(value):
+                        best = math.inf
+                        break
+                    best = min(best, value)
             results.append(
                 math.log(best + self.config.log_eps) if math.isfinite(best) else math.inf
             )

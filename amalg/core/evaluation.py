@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from amalg.core.functional import Params
+from amalg.core.functional import Params, step_generator
 from amalg.core.interfaces import Task, UpdateRule
 
 __all__ = ["Curves", "evaluate", "validation_metrics"]
@@ -86,7 +86,9 @@ def evaluate(
         state = rule.init(params)
         column = 0
         for step in range(horizon):
-            loss, grads = task.gradient(params, task.batch_at("train", seed, index + step))
+            batch = task.batch_at("train", seed, index + step)
+            noise = step_generator(seed, index + step)
+            loss, grads = task.gradient(params, batch, generator=noise)
             train[row, step] = float(loss.detach())
             with torch.no_grad():
                 delta, state = rule.update(grads, state, params, step)

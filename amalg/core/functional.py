@@ -12,7 +12,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Params", "State", "bias_correction", "ema", "safe_sqrt", "tree_leaves", "tree_map"]
+__all__ = [
+    "Params",
+    "State",
+    "bias_correction",
+    "ema",
+    "safe_sqrt",
+    "step_generator",
+    "tree_leaves",
+    "tree_map",
+]
 
 Params = dict[str, Tensor]
 """Task parameters (and gradients, and updates): a flat mapping from name to tensor."""
@@ -59,3 +68,10 @@ def tree_leaves(tree: Any) -> list[Any]:
     if isinstance(tree, list | tuple):
         return [leaf for item in tree for leaf in tree_leaves(item)]
     return [tree]
+
+
+def step_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of the gradient oracle's noise (DP-SGD) at batch ``index`` of stream
+    ``seed``: a pure function of both, as the batch itself is, so every optimizer walking
+    that stream sees the same noise and a replayed step draws it again."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + index) % (2**63 - 1))

@@ -84,6 +84,8 @@ def resolve(
         estimator=build("estimator", config.estimator),
     )
     components.scheme.check_teacher_count(len(components.teachers))
+    # Reading one batch now makes a dataset that is not there fail before any work.
+    components.task.batch_at("train", 0, 0)
     resolved = config.model_dump(mode="json")
     for kind in ("task", "student", "scheme", "strategy", "estimator"):
         resolved[kind]["config"] = getattr(components, kind).config.model_dump(mode="json")
@@ -162,9 +164,12 @@ class Trainer:
             "best": {},
         }
 
-    def _snapshot(self, progress: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    def _snapshot(
+        self, progress: dict[str, Any], own: dict[str, Any], own_optimizer: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
             "phi": own,
+            "period_meta_optimizer": own_optimizer,
             "continue_phi": {
                 k: v.detach().clone() for k, v in self.parts.student.state_dict().items()
             },
@@ -176,7 +181,10 @@ class Trainer:
         self.parts.student.load_state_dict(checkpoint["continue_phi"])
         self.meta_optimizer.load_state_dict(checkpoint["meta_optimizer"])
         keys = ("strategy", "trajectories", "nonfinite", "rows", "best")
-        return {key: checkpoint[key] for key in keys}
+        progress = {key: checkpoint[key] for key in keys}
+        # A stop after a later period's files but before its checkpoint: back to this one.
+        self.folder.write_csv("summary.csv", progress["rows"])
+        return progress
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -216,10 +224,11 @@ class Trainer:
                     break  # discard this truncation and the rest of the trajectory
                 if not self._meta_step(estimate.grads):
                     nonfinite += 1
+                    self.emit(Event("nonfinite", {"stage": period.stage, "period": period.period}))
                     break
                 state = estimate.state
-                meta_losses.append(float(estimate.logs["meta_loss"]))
-                imitation.append([float(x) for x in estimate.logs["imitation"]])
+                meta_losses.append(float(estimate.logs.get("meta_loss", estimate.objective)))
+                imitation.append([float(x) for x in estimate.logs.get("imitation", [])])
             self.emit(
                 Event(
                     "trajectory",
@@ -240,7 +249,7 @@ class Trainer:
             dict(student.named_parameters()),
             [
                 derive_seed(self.config.seed, "validation", i)
-                for i in range(self._validation_count())
+                for i in range(period.validation_trajectories)
             ],
             period.validation_unroll,
         )
@@ -266,6 +275,7 @@ class Trainer:
         )
         rows = [*progress["rows"], row]
         own = {k: v.detach().clone() for k, v in student.state_dict().items()}
+        own_optimizer = copy.deepcopy(self.meta_optimizer.state_dict())
         if decision.reload_best:
             self._reload(best[str(period.stage)], own, name)
         progress = {
@@ -275,7 +285,8 @@ class Trainer:
             "rows": rows,
             "best": best,
         }
-        self.folder.save_checkpoint(name, self._snapshot(progress, own))
+        # The checkpoint goes last: it is what a resume continues from, so everything the
+        # period wrote must be on disk before it.
         self.folder.write_csv("summary.csv", rows)
         self.folder.write_npz(
             f"log/{name}.npz",
@@ -285,12 +296,10 @@ class Trainer:
                 "teachers": np.asarray(self.target_names),
             },
         )
+        self.folder.save_checkpoint(name, self._snapshot(progress, own, own_optimizer))
         self._timing(name, time.perf_counter() - started)
         self.emit(Event("period", {**row, "checkpoint": name, "reloaded": decision.reload_best}))
         return progress
-
-    def _validation_count(self) -> int:
-        return int(getattr(self.parts.strategy.config, "validation_trajectories", 2))
 
     def _meta_step(self, grads: dict[str, torch.Tensor]) -> bool:
         """Apply one meta-gradient; False (and phi restored) if phi would become non-finite."""
@@ -309,10 +318,12 @@ class Trainer:
         return False
 
     def _reload(self, best: str, own: dict[str, Any], current: str) -> None:
+        """Back to the stage's best period: its phi and its meta-optimizer moments."""
         if best == current:
             return
         checkpoint = self.folder.load_checkpoint(best)
         self.parts.student.load_state_dict(checkpoint["phi"])
+        self.meta_optimizer.load_state_dict(checkpoint["period_meta_optimizer"])
 
     def _timing(self, name: str, seconds: float) -> None:
         path = self.folder.path / "timing.csv"

@@ -66,7 +66,8 @@ def test_an_interrupted_run_resumed_gives_the_uninterrupted_result(
     monkeypatch.setattr(Trainer, "_timing", interrupt_after_first_period)
     stopped = invoke(*BASE, "--out", str(folder))
     assert stopped.exit_code == 130
-    assert "amalg run --resume --out" in stopped.stderr and "Traceback" not in stopped.output
+    assert "amalg run --resume --out" in stopped.stderr
+    assert isinstance(stopped.exception, SystemExit)
     assert not (folder / "evaluation.csv").exists()
     monkeypatch.setattr(Trainer, "_timing", original)
     again = invoke(*BASE, "--out", str(folder))
@@ -138,8 +139,37 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # a handled error, not a crash
     assert not folder.exists()  # refused before any work
+
+
+def test_bad_folders_and_config_files_are_one_line_errors(tmp_path, mocked_datasets):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"teachers": "adam", "scheme": "minmax"}')
+    cases = [
+        (["--teacher", "adam", "--out", str(a_file)], "is a file, not a folder"),
+        (["--teacher", "adam", "--config", str(listed)], "expected a table of settings"),
+        (["--teacher", "adam", "--config", str(odd)], "invalid config for the run"),
+        (["--teacher", "adam", "--name", "../escape"], "name: must be a plain folder name"),
+    ]
+    for args, message in cases:
+        result = invoke("run", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert isinstance(result.exception, SystemExit)
+
+
+def test_a_missing_dataset_fails_before_the_folder_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMALG_DATA_DIR", str(tmp_path / "empty"))
+    folder = tmp_path / "never"
+    result = invoke("run", "--teacher", "adam", "--task", "cifar", "--out", str(folder))
+    assert result.exit_code == 2
+    assert "dataset 'cifar10' is not prepared" in result.stderr
+    assert not folder.exists()
 
 
 def test_amalg_load_returns_the_trained_student(first_run, tmp_path):

@@ -119,3 +119,26 @@ def test_validation_is_the_log_of_the_best_validation_split_loss_reached():
     assert engine.validate(still, [5], length=20) == pytest.approx(expected, rel=1e-6)
     moving = dict(student.named_parameters())
     assert math.isfinite(engine.validate(moving, [5, 6], length=20))
+
+
+def test_a_truncation_ends_detached():
+    task = amalg.create("task", "quadratic")
+    student = amalg.create("student", "rnnprop")
+    engine = make_engine(task, student, [amalg.create("teacher", "adam")], warmup_steps=2)
+    result = engine.truncation(4, 0.1)(dict(student.named_parameters()), engine.start(0))
+    assert result.objective.requires_grad
+    end = result.end
+    leaves = [*end.student.values(), *end.student_state.values(), *end.targets[0].values()]
+    assert all(leaf.grad_fn is None and not leaf.requires_grad for leaf in leaves)
+
+
+def test_a_replayed_truncation_draws_the_same_dp_noise(mocked_datasets):
+    task = amalg.create("task", "mnist_dp")
+    student = amalg.create("student", "rnnprop")
+    engine = make_engine(task, student, [amalg.create("teacher", "sgd")], warmup_steps=2)
+    start = engine.start(1)
+    phi = dict(student.named_parameters())
+    one, two = (engine.truncation(3, 0.1)(phi, start).end for _ in range(2))
+    for key in one.student:
+        assert torch.equal(one.student[key], two.student[key])
+        assert torch.equal(one.targets[0][key], two.targets[0][key])

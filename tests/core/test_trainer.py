@@ -73,3 +73,24 @@ def test_a_meta_step_that_would_make_phi_non_finite_is_undone(tmp_path):
     assert trainer._meta_step(huge) is False
     after = parts.student.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_stage_end_reloads_the_best_period_with_its_meta_optimizer(tmp_path, monkeypatch):
+    values = {**TINY, "strategy": {**TINY["strategy"]}}
+    values["strategy"]["config"] = {**TINY["strategy"]["config"], "periods": 3, "trajectories": 1}
+    config, parts = resolve(values)
+    folder = ExperimentFolder(tmp_path / "run")
+    folder.write_config(config.model_dump(mode="json"))
+    trainer = Trainer(config, parts, folder)
+    scores = iter([3.0, 1.0, 2.0])  # period 1 is the best; the run ends after period 2
+    monkeypatch.setattr(trainer.engine, "validate", lambda phi, seeds, length: next(scores))
+    result = trainer.run()
+    assert result.checkpoint == "stage_0.1"
+    best = folder.load_checkpoint("stage_0.1")
+    now = parts.student.state_dict()
+    assert all(torch.equal(best["phi"][k], now[k]) for k in now)
+    last = folder.load_checkpoint("stage_0.2")
+    assert not all(torch.equal(last["phi"][k], now[k]) for k in now)
+    assert all(torch.equal(last["continue_phi"][k], now[k]) for k in now)
+    step = trainer.meta_optimizer.state_dict()["state"][0]["step"]
+    assert float(step) == float(best["period_meta_optimizer"]["state"][0]["step"])

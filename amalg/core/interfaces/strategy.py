@@ -41,6 +41,8 @@ class Period:
     """Weight of the imitation loss in the meta-objective."""
     validation_unroll: int
     """Steps per validation trajectory."""
+    validation_trajectories: int = 2
+    """Fixed-seed validation trajectories to average."""
 
 
 @dataclass(frozen=True)

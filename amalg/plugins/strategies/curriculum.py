@@ -80,6 +80,7 @@ class Curriculum(Strategy):
             trajectories=config.trajectories,
             alpha=config.alphas[stage],
             validation_unroll=config.unrolls[following],
+            validation_trajectories=config.validation_trajectories,
         )
 
     def record(

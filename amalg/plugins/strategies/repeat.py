@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from amalg.core.config import ComponentConfig
 from amalg.core.interfaces import Period, PeriodDecision, Strategy, StrategyState
@@ -17,6 +17,17 @@ class RepeatConfig(ComponentConfig):
     trajectories: int = Field(10, ge=1, description="Trajectories per period.")
     alpha: float = Field(0.1, ge=0, description="Imitation weight.")
     validation_unroll: int = Field(1000, ge=1, description="Steps per validation trajectory.")
+    validation_trajectories: int = Field(
+        2, ge=1, description="Fixed-seed trajectories each validation averages."
+    )
+
+    @model_validator(mode="after")
+    def _whole_truncations(self) -> Self:
+        if self.unroll % self.truncation:
+            raise ValueError(
+                f"unroll={self.unroll} must be a multiple of truncation={self.truncation}"
+            )
+        return self
 
 
 class Repeat(Strategy):
@@ -41,10 +52,11 @@ class Repeat(Strategy):
             stage=0,
             period=state["period"],
             unroll=config.unroll,
-            truncation=min(config.truncation, config.unroll),
+            truncation=config.truncation,
             trajectories=config.trajectories,
             alpha=config.alpha,
             validation_unroll=config.validation_unroll,
+            validation_trajectories=config.validation_trajectories,
         )
 
     def record(
