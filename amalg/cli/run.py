@@ -327,6 +327,7 @@ def _result_table(rows: list[dict[str, Any]], task: str, evaluation: Any) -> Tab
     table.add_column("role")
     table.add_column("best validation loss", justify="right")
     table.add_column("final training loss", justify="right")
+    table.add_column("test loss at best validation", justify="right")
     accuracy = any("best_validation_accuracy" in row for row in rows)
     if accuracy:
         table.add_column("best validation accuracy", justify="right")
@@ -336,6 +337,7 @@ def _result_table(rows: list[dict[str, Any]], task: str, evaluation: Any) -> Tab
             row["role"],
             _pm(row["best_validation_loss"], row["best_validation_loss_std"]),
             _pm(row["final_train_loss"], row["final_train_loss_std"]),
+            f"{row.get('test_loss_at_best_validation', math.nan):.4f}",
         ]
         if accuracy:
             cells.append(f"{row.get('best_validation_accuracy', math.nan):.3f}")

@@ -16,6 +16,7 @@ import torch
 
 from amalg.core.functional import Params, step_generator
 from amalg.core.interfaces import Task, UpdateRule
+from amalg.core.interfaces.task import Split
 
 __all__ = ["Curves", "evaluate", "validation_metrics"]
 
@@ -27,6 +28,7 @@ class Curves:
     train_loss: np.ndarray
     validation_loss: np.ndarray
     validation_accuracy: np.ndarray | None
+    test_loss: np.ndarray
     evaluation_steps: np.ndarray
     every: int
 
@@ -37,6 +39,14 @@ class Curves:
         return finite.min(axis=1)
 
     @property
+    def test_loss_at_best_validation(self) -> np.ndarray:
+        """Per repeat: the test-split loss where the validation loss was best (the split
+        that picked the checkpoint plays no part in it)."""
+        finite = np.where(np.isfinite(self.validation_loss), self.validation_loss, np.inf)
+        best = finite.argmin(axis=1)
+        return self.test_loss[np.arange(len(best)), best]
+
+    @property
     def final_train_loss(self) -> np.ndarray:
         """Per repeat: the mean training loss over the last validation interval."""
         return self.train_loss[:, -self.every :].mean(axis=1)
@@ -45,6 +55,7 @@ class Curves:
         arrays = {
             "batch_loss": self.train_loss,
             "val_loss": self.validation_loss,
+            "test_loss": self.test_loss,
             "eval_step": self.evaluation_steps,
         }
         if self.validation_accuracy is not None:
@@ -52,12 +63,12 @@ class Curves:
         return arrays
 
 
-def validation_metrics(task: Task, params: Params) -> dict[str, float]:
-    """Metrics over the whole validation split, weighted by batch size."""
+def validation_metrics(task: Task, params: Params, split: Split = "validation") -> dict[str, float]:
+    """Metrics over a whole split (the validation split by default), weighted by batch size."""
     totals: dict[str, float] = {}
     count = 0
     with torch.no_grad():
-        for batch in task.eval_batches("validation"):
+        for batch in task.eval_batches(split):
             size = len(batch[0]) if batch else 1
             for key, value in task.metrics(params, batch).items():
                 totals[key] = totals.get(key, 0.0) + float(value) * size
@@ -79,6 +90,7 @@ def evaluate(
     checkpoints = sorted({*range(every, horizon + 1, every), horizon})
     train = np.full((len(seeds), horizon), np.nan)
     losses = np.full((len(seeds), len(checkpoints)), np.nan)
+    tests = np.full((len(seeds), len(checkpoints)), np.nan)
     accuracies = np.full((len(seeds), len(checkpoints)), np.nan)
     classifier = False
     for row, seed in enumerate(seeds):
@@ -96,6 +108,7 @@ def evaluate(
             if step + 1 == checkpoints[column]:
                 metrics = validation_metrics(task, params)
                 losses[row, column] = metrics["loss"]
+                tests[row, column] = validation_metrics(task, params, "test")["loss"]
                 if "accuracy" in metrics:
                     classifier = True
                     accuracies[row, column] = metrics["accuracy"]
@@ -108,6 +121,7 @@ def evaluate(
         train_loss=train,
         validation_loss=losses,
         validation_accuracy=accuracies if classifier else None,
+        test_loss=tests,
         evaluation_steps=np.asarray(checkpoints),
         every=min(every, horizon),
     )

@@ -394,6 +394,7 @@ def _summary_row(role: str, name: str, curves: Curves) -> dict[str, Any]:
         "best_validation_loss_std": float(np.std(best)),
         "final_train_loss": float(np.nanmean(final)) if np.isfinite(final).any() else math.inf,
         "final_train_loss_std": float(np.nanstd(final)) if np.isfinite(final).any() else math.nan,
+        "test_loss_at_best_validation": float(np.mean(curves.test_loss_at_best_validation)),
     }
     if curves.validation_accuracy is not None:
         row["best_validation_accuracy"] = float(
