@@ -31,8 +31,9 @@ class RepeatConfig(ComponentConfig):
 
 
 class Repeat(Strategy):
-    """Repeat: ``periods`` periods of the same length, validated after each; the best
-    period is reloaded at the end.
+    """Repeat: a fixed number of periods at one unroll length; the best is reloaded at the end.
+
+    Every period is validated; after the last, the best period's student is reloaded.
 
     The reference implementation trains the optimal-choice policy this way (Huang et al.
     2022, Appendix C.3): 5 periods, validation over 10 truncations.

@@ -250,7 +250,8 @@ def prepare(name: str, override: str | os.PathLike[str] | None = None) -> Path:
     """Prepare ``name`` in the data directory as array_record files; returns the folder.
 
     Datasets other than ``digits`` are downloaded, which needs TensorFlow and the internet;
-    tensorflow-datasets shows its own progress.
+    tensorflow-datasets shows its own progress (and, without a network, retries for minutes
+    before it gives up).
     """
     dataset = spec(name)
     where = data_dir(override)
