@@ -184,3 +184,28 @@ def test_amalg_load_returns_the_trained_student(first_run, tmp_path):
     assert all(torch.equal(student.state_dict()[k], v) for k, v in weights.items())
     with pytest.raises(ExperimentError, match="no trained optimizer in"):
         amalg.load(tmp_path)
+
+
+def test_a_killed_run_stops_cleanly_and_resumes(tmp_path, first_run):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "killed"
+    command = [sys.executable, "-m", "amalg", *BASE, "--out", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list((folder / "checkpoints").glob("*.pt")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    # The first checkpoint comes after one of four periods: the signal lands mid-run.
+    assert process.returncode == 130, stderr
+    assert "amalg run --resume --out" in stderr and "Traceback" not in stderr
+    resumed = subprocess.run(
+        [*command, "--resume"], capture_output=True, text=True, env={**os.environ}
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert (folder / "summary.csv").read_text() == (first_run / "summary.csv").read_text()
