@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import amalg
+from amalg.core.config import ComponentConfig
 from amalg.core.engine import EngineConfig, UnrollEngine
-from amalg.core.interfaces import UpdateRule
+from amalg.core.interfaces import Student, UpdateRule
 
 
 def make_engine(task, student, teachers, scheme="minmax", **engine):
@@ -93,17 +94,43 @@ def test_imitating_a_teacher_identical_to_the_student_gives_distance_at_the_eps_
     assert float(result.logs["imitation"][0]) == pytest.approx(math.log(1e-10), rel=1e-7)
 
 
-def test_random_scaling_changes_what_the_student_sees_not_the_teachers():
+class LinearStudent(Student):
+    """A student with one meta-parameter: delta = rate * g."""
+
+    name = "linear"
+    config_class = ComponentConfig
+
+    def __init__(self):
+        super().__init__()
+        self.rate = torch.nn.Parameter(torch.tensor(0.1))
+
+    def reset_parameters(self, generator):
+        with torch.no_grad():
+            self.rate.fill_(0.1)
+
+    def init(self, params):
+        return {}
+
+    def forward(self, grads, state, params, step):
+        return {key: self.rate * grad for key, grad in grads.items()}, state
+
+
+def test_random_scaling_scales_the_students_gradients_in_and_its_update_out():
     task = amalg.create("task", "quadratic")
-    student = amalg.create("student", "rnnprop")
+    student = LinearStudent()
     teachers = [amalg.create("teacher", "sgd", lr=0.1)]
-    scaled = make_engine(task, student, teachers, warmup_steps=0, random_scaling=3.0)
-    plain = make_engine(task, student, teachers, warmup_steps=0, random_scaling=0.0)
-    phi = dict(student.named_parameters())
-    a, b = (engine.truncation(3, 0.1)(phi, engine.start(7)).end for engine in (scaled, plain))
-    assert torch.equal(a.targets[0]["x"], b.targets[0]["x"])
-    assert not torch.equal(a.student["x"], b.student["x"])
-    assert scaled.start(7).scale["x"].min() >= math.exp(-3) and plain.start(7).scale is None
+    engine = make_engine(task, student, teachers, warmup_steps=0, random_scaling=3.0)
+    start = engine.start(7)
+    scale = start.scale["x"]
+    assert scale.min() >= math.exp(-3) and scale.max() <= math.exp(3) and scale.std() > 0.5
+    _, grads = task.gradient(start.student, ())
+    end = engine.truncation(1, 0.1)(dict(student.named_parameters()), start).end
+    # f(s * y) in y = x / s: the student sees s * g, and its step in y is s-scaled back to x.
+    expected = start.student["x"] - 0.1 * scale * scale * grads["x"]
+    torch.testing.assert_close(end.student["x"], expected)
+    # The teacher sees the clean gradient.
+    torch.testing.assert_close(end.targets[0]["x"], start.student["x"] - 0.1 * grads["x"])
+    assert make_engine(task, student, teachers, random_scaling=0.0).start(7).scale is None
 
 
 def test_validation_is_the_log_of_the_best_validation_split_loss_reached():
@@ -142,3 +169,20 @@ def test_a_replayed_truncation_draws_the_same_dp_noise(mocked_datasets):
     for key in one.student:
         assert torch.equal(one.student[key], two.student[key])
         assert torch.equal(one.targets[0][key], two.targets[0][key])
+
+
+def test_a_truncation_runs_without_a_graph_for_gradient_free_estimators():
+    task = amalg.create("task", "digits_cnn")
+    student = amalg.create("student", "rnnprop")
+    engine = make_engine(task, student, [amalg.create("teacher", "adam")], warmup_steps=3)
+    start = engine.start(2)
+    phi = dict(student.named_parameters())
+    with_graph = engine.truncation(4, 0.1)(phi, start)
+    with torch.no_grad():  # how an ES estimator evaluates its perturbed phi
+        without = engine.truncation(4, 0.1)(phi, start)
+    assert float(without.objective) == pytest.approx(float(with_graph.objective.detach()))
+    if without.objective.requires_grad:  # graphs of the task's own leaves, never of phi
+        reach = torch.autograd.grad(without.objective, list(phi.values()), allow_unused=True)
+        assert all(grad is None for grad in reach)
+    for key, value in with_graph.end.student.items():
+        assert torch.equal(without.end.student[key], value)

@@ -73,19 +73,22 @@ class Task(Component):
         Parameters that do not require grad are differentiated as detached copies;
         ``create_graph`` keeps the graph for differentiating through the gradient,
         ``retain_graph`` keeps the loss's own graph (a meta-loss differentiates the loss
-        itself later). ``generator`` feeds oracles that draw noise (DP-SGD).
+        itself later). ``generator`` feeds oracles that draw noise (DP-SGD). The oracle works
+        under ``torch.no_grad()`` too: an evolution-strategies estimator runs whole truncations
+        without a graph of phi, yet the task still needs its gradients.
         """
-        leaves = {
-            key: value if value.requires_grad else value.detach().requires_grad_()
-            for key, value in params.items()
-        }
-        loss = self.loss(leaves, batch)
-        grads = torch.autograd.grad(
-            loss,
-            list(leaves.values()),
-            create_graph=create_graph,
-            retain_graph=retain_graph or create_graph,
-        )
+        with torch.enable_grad():
+            leaves = {
+                key: value if value.requires_grad else value.detach().requires_grad_()
+                for key, value in params.items()
+            }
+            loss = self.loss(leaves, batch)
+            grads = torch.autograd.grad(
+                loss,
+                list(leaves.values()),
+                create_graph=create_graph,
+                retain_graph=retain_graph or create_graph,
+            )
         return loss, dict(zip(leaves, grads, strict=True))
 
     def metrics(self, params: Params, batch: Batch) -> dict[str, Tensor]:

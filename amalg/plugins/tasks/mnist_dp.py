@@ -71,10 +71,11 @@ class MNISTDP(PaperCNN):
     ) -> tuple[Tensor, Params]:
         # Per-example gradients come from torch.func, whose losses keep no graph: a caller
         # that differentiates the loss itself (retain_graph) gets it from a plain forward.
-        loss = self.loss(params, batch) if retain_graph else None
-        if not create_graph:
-            params = {key: value.detach() for key, value in params.items()}
-        losses, grads = self.per_example_gradients(params, batch)
+        with torch.enable_grad():  # an oracle works under no_grad too (see Task.gradient)
+            loss = self.loss(params, batch) if retain_graph else None
+            if not create_graph:
+                params = {key: value.detach() for key, value in params.items()}
+            losses, grads = self.per_example_gradients(params, batch)
         size = losses.shape[0]
         norms = torch.sqrt(sum(g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()))
         clip = self.config.clip_norm
