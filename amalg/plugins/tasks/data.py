@@ -153,13 +153,21 @@ def _quiet_tfds() -> Iterator[Any]:
 
 
 def _offline_builder(dataset: DatasetSpec, where: Path) -> Any:
+    import fcntl
     import importlib
 
     assert dataset.offline_builder is not None
     module, _, cls = dataset.offline_builder.partition(":")
     builder = getattr(importlib.import_module(module), cls)(data_dir=str(where))
     if not builder.is_prepared():
-        builder.download_and_prepare(file_format="array_record")
+        # Several processes (distributed ranks, parallel runs) may start at once: one
+        # prepares, the others wait and then find it prepared.
+        where.mkdir(parents=True, exist_ok=True)
+        with (where / f".{dataset.tfds_name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            builder = getattr(importlib.import_module(module), cls)(data_dir=str(where))
+            if not builder.is_prepared():
+                builder.download_and_prepare(file_format="array_record")
     return builder
 
 

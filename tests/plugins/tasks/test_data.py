@@ -154,3 +154,20 @@ def test_the_data_dir_is_the_override_then_the_environment(monkeypatch, tmp_path
     assert data.data_dir(tmp_path / "given") == tmp_path / "given"
     monkeypatch.delenv("AMALG_DATA_DIR")
     assert data.data_dir() == Path("~/tensorflow_datasets").expanduser()
+
+
+def test_processes_preparing_digits_at_once_agree(tmp_path):
+    import subprocess
+
+    code = (
+        "import sys; from amalg.plugins.tasks import data; "
+        "print(len(data.load('digits', 'test', sys.argv[1])))"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    assert [run.communicate(timeout=120)[0].strip() for run in runs] == ["256", "256"]
+    assert all(run.returncode == 0 for run in runs)
