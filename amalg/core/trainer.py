@@ -277,7 +277,7 @@ class Trainer:
         own = {k: v.detach().clone() for k, v in student.state_dict().items()}
         own_optimizer = copy.deepcopy(self.meta_optimizer.state_dict())
         if decision.reload_best:
-            self._reload(best[str(period.stage)], own, name)
+            self._reload(best[str(period.stage)], name)
         progress = {
             "strategy": new_state,
             "trajectories": progress["trajectories"] + period.trajectories,
@@ -317,7 +317,7 @@ class Trainer:
         self.meta_optimizer.load_state_dict(optimizer_state)
         return False
 
-    def _reload(self, best: str, own: dict[str, Any], current: str) -> None:
+    def _reload(self, best: str, current: str) -> None:
         """Back to the stage's best period: its phi and its meta-optimizer moments."""
         if best == current:
             return
