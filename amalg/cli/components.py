@@ -59,18 +59,24 @@ def list_components(
     console = Console()
     title = f"amalg {KINDS[kind].plural}" if kind else "amalg components"
     table = Table(title=title, title_justify="left")
-    table.add_column("kind", style="cyan", no_wrap=True)
+    if kind is None:  # one kind: the title says it
+        table.add_column("kind", style="cyan", no_wrap=True)
     table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("summary")
     columns = list(dict.fromkeys(key for facts in details.values() for key in facts))
+    # Facts are short and must stay readable; the summary wraps into what is left.
     for column in columns:
-        table.add_column(column.replace("_", " "))
-    table.add_column("source", style="dim")
+        table.add_column(_HEADERS.get(column, column.replace("_", " ")), no_wrap=True)
+    table.add_column("summary", ratio=1, min_width=20)
+    # With facts the table is wide: the source moves to `amalg show` and --json.
+    if not columns:
+        table.add_column("source", style="dim")
     for info in components:
         facts = details.get(info.name, {})
-        cells = [info.kind, info.name, info.summary]
-        cells += [_cell(facts.get(column)) for column in columns]
-        table.add_row(*(Text(cell) for cell in [*cells, _source(info)]))
+        cells = [info.kind] if kind is None else []
+        cells += [info.name, *(_cell(facts.get(column)) for column in columns), info.summary]
+        if not columns:
+            cells.append(_source(info))
+        table.add_row(*(Text(cell) for cell in cells))
     if components:
         console.print(table)
     else:
@@ -91,6 +97,9 @@ def list_components(
     if unknown:
         names = ", ".join(unknown)
         console.print(Text(f"AMALG_DISABLE_PLUGINS names no installed plugin: {names}"))
+
+
+_HEADERS = {"table_1_parameters": "table 1", "batch_size": "batch", "parameters": "params"}
 
 
 def _cell(value: Any) -> str:
