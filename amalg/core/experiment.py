@@ -104,6 +104,14 @@ class ExperimentFolder:
         text = buffer.getvalue()
         atomic_write(self.path / name, lambda file: file.write(text))
 
+    def read_csv(self, name: str) -> list[dict[str, str]]:
+        """The rows of a CSV file of the folder (none if it is not there)."""
+        path = self.path / name
+        if not path.exists():
+            return []
+        with path.open(newline="") as file:
+            return list(csv.DictReader(file))
+
     def write_npz(self, relative: str, arrays: Mapping[str, Any]) -> None:
         def write(file: Any) -> None:
             np.savez(file, **{key: np.asarray(value) for key, value in arrays.items()})

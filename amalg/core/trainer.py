@@ -125,14 +125,8 @@ class Trainer:
         self.parts = components
         self.folder = folder
         self.emit = on_event
-        teachers = components.teachers
-        names = [choice.name for choice in config.teachers]
-        targets = components.scheme.targets(teachers, self._no_policy_training)
-        self.target_names = (
-            names
-            if list(targets) == list(teachers)
-            else [type(target).__name__.lower() for target in targets]
-        )
+        targets = components.scheme.targets(components.teachers, self._no_policy_training)
+        self.target_names = [getattr(target, "name", type(target).__name__) for target in targets]
         self.engine = UnrollEngine(
             components.task,
             components.student,
@@ -326,13 +320,8 @@ class Trainer:
         self.meta_optimizer.load_state_dict(checkpoint["period_meta_optimizer"])
 
     def _timing(self, name: str, seconds: float) -> None:
-        path = self.folder.path / "timing.csv"
-        rows = []
-        if path.exists():
-            import csv
-
-            with path.open() as file:
-                rows = [row for row in csv.DictReader(file) if row["checkpoint"] != name]
+        # A period redone after a resume replaces its old row.
+        rows = [row for row in self.folder.read_csv("timing.csv") if row["checkpoint"] != name]
         rows.append({"checkpoint": name, "seconds": f"{seconds:.3f}"})
         self.folder.write_csv("timing.csv", rows)
 
