@@ -59,22 +59,9 @@ def create(kind: str, name: str, /, **config: Any) -> Component:
 
 def load(path: str | PathLike[str]) -> Student:
     """The trained student of a run: ``amalg.load("results/my-run")`` (the run folder, or
-    its ``optimizer/`` folder). Weights are read without unpickling arbitrary objects."""
-    import json
-    from pathlib import Path
+    its ``optimizer/`` folder). Weights are read without unpickling arbitrary objects; a
+    missing, damaged or foreign file raises :class:`~amalg.core.errors.AmalgError` with one
+    line."""
+    from amalg.core.run_folder import load_student
 
-    import torch
-
-    from amalg.core.experiment import ExperimentError
-
-    folder = Path(path)
-    if (folder / "optimizer").is_dir():
-        folder = folder / "optimizer"
-    try:
-        saved = json.loads((folder / "config.json").read_text())
-        weights = torch.load(folder / "weights.pt", weights_only=True)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ExperimentError(f"no trained optimizer in {path}: {error}") from None
-    student = create("student", saved["student"], **saved["config"])
-    student.load_state_dict(weights)
-    return student
+    return load_student(path)

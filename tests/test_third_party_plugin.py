@@ -40,12 +40,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _run(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(site: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("AMALG_DISABLE_PLUGINS", None)
-    return subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, cwd=ROOT
-    )
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=cwd)
 
 
 def test_a_pip_installed_teacher_appears_in_amalg_list(site: Path) -> None:
@@ -63,17 +61,23 @@ def test_a_pip_installed_teacher_can_be_created(site: Path) -> None:
     assert result.stdout.strip() == "0.1"
 
 
-def test_a_pip_installed_teacher_passes_the_teacher_contract(site: Path) -> None:
+def test_a_pip_installed_teacher_passes_the_shipped_contract_suites(site: Path) -> None:
+    # The documented one line, run where the plugin's author would: outside amalg's tree.
     result = _run(
-        site,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/plugins/teachers/test_contract.py",
-        "-k",
-        "adagrad",
+        site, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "amalg.testing",
+        "--amalg-plugin", "adagrad", cwd=site,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary
+    counts = _run(
+        site, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "amalg.testing",
+        "--amalg-plugin", "adagrad", "--collect-only", cwd=site,
+    )  # fmt: skip
+    # The teacher contract and the end-to-end run, each over adagrad alone.
+    collected = [line for line in counts.stdout.splitlines() if "::" in line]
+    assert collected and all("[adagrad" in line for line in collected), collected
+    assert any(line.startswith("test_teachers.py::") for line in collected)
+    assert any(
+        "test_runs.py::test_every_teacher_completes_a_tiny_run" in line for line in collected
     )
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout

@@ -1,7 +1,12 @@
-"""``amalg run``: distill teachers into a student (meta-training), then compare them."""
+"""``amalg run``: distill teachers into a student (meta-training), then compare them.
+
+The component options (``--teacher``, ``--scheme``, ...) are made from the run-kinds table
+(:data:`amalg.core.runconfig.RUN_KINDS`): a kind added there is an option here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 import signal
 from pathlib import Path
@@ -14,233 +19,231 @@ from rich.table import Table
 from rich.text import Text
 
 from amalg.cli.errors import fail, reports_errors
+from amalg.core.analysis.comparison import ComparisonRow
 from amalg.core.errors import ConfigError
-from amalg.core.experiment import ExperimentError, ExperimentFolder
-from amalg.core.runconfig import apply_overrides, read_config_file, validate_run_config
-from amalg.core.trainer import Event, Trainer, resolve
-
-# A budget for smoke runs: it touches every part of a run in well under 30 s on 2 CPU cores.
-QUICK: dict[str, Any] = {
-    "engine": {"warmup_steps": 20},
-    "evaluation": {"horizon": 60, "seeds": 2},
-    "strategy": {
-        "curriculum": {
-            "unrolls": [20, 40],
-            "alphas": [0.2, 0.1],
-            "truncation": 10,
-            "trajectories": 2,
-            "min_periods": 1,
-            "patience": 1,
-            "max_periods": 2,
-            "validation_trajectories": 1,
-        },
-        "repeat": {
-            "periods": 2,
-            "unroll": 20,
-            "truncation": 10,
-            "trajectories": 2,
-            "validation_unroll": 40,
-        },
-    },
-}
+from amalg.core.registry import get_registry
+from amalg.core.run_folder import Claim, RunFolder, RunFolderError
+from amalg.core.runconfig import (
+    RUN_KINDS,
+    EvaluationConfig,
+    RunKind,
+    apply_overrides,
+    apply_quick,
+    check_run_name,
+    default_run_name,
+    read_config_file,
+    validate_run_config,
+)
+from amalg.core.training.build import build_run
+from amalg.core.training.events import (
+    EvaluationAdvanced,
+    EvaluationStarted,
+    Event,
+    PeriodFinished,
+    RunFinished,
+    RunStarted,
+    TrajectoryFinished,
+)
+from amalg.core.training.run import execute
 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
-def _choice(name: str, previous: dict[str, Any] | None) -> dict[str, Any]:
-    # Keep settings only when the component stays the same.
-    if previous and previous.get("name") == name:
+def _parse_choice(spec: str, option: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME:LABEL``."""
+    name, colon, label = spec.partition(":")
+    if not name or (colon and not label):
+        raise ConfigError(option, [(spec, "expected NAME or NAME:LABEL, e.g. adam or adam:fast")])
+    return name, label or None
+
+
+def _key(spec: str, option: str) -> str:
+    name, label = _parse_choice(spec, option)
+    return label or name
+
+
+def _choice(spec: str, option: str, previous: Any) -> dict[str, Any]:
+    name, label = _parse_choice(spec, option)
+    # Settings from a config file are kept only when the component stays the same.
+    if isinstance(previous, dict) and (previous.get("name"), previous.get("label")) == (
+        name,
+        label,
+    ):
         return previous
-    return {"name": name, "config": {}}
+    return {"name": name, **({"label": label} if label else {}), "config": {}}
 
 
 def build_values(
     *,
-    teachers: list[str],
-    components: dict[str, str | None],
+    chosen: dict[str, Any],
     seed: int | None,
     name: str | None,
     overrides: list[str],
     config_file: Path | None,
     quick: bool,
 ) -> dict[str, Any]:
-    """The run config the command line asks for, before validation."""
-    values: Any = read_config_file(config_file) if config_file else {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"file {config_file}", [("(file)", "expected a table of settings")])
+    """The run config the command line asks for, before validation: the config file, then
+    the component options, the seed, ``--quick`` presets and ``--set`` overrides."""
+    values: dict[str, Any] = read_config_file(config_file) if config_file else {}
     if config_file:
         # Shapes first (a teacher list, component tables), before flags are merged in.
         validate_run_config({"name": "from-file", **values})
-    if teachers:
-        given = values.get("teachers")
-        previous = {
-            choice.get("name"): choice
-            for choice in (given if isinstance(given, list) else [])
-            if isinstance(choice, dict)
-        }
-        values["teachers"] = [_choice(teacher, previous.get(teacher)) for teacher in teachers]
-    for kind, chosen in components.items():
-        if chosen is not None:
-            previous_choice = values.get(kind)
-            values[kind] = _choice(
-                chosen, previous_choice if isinstance(previous_choice, dict) else None
-            )
+    for row in RUN_KINDS:
+        given = chosen.get(row.kind)
+        if not given:
+            continue
+        if row.many:
+            before = values.get(row.field)
+            previous = {
+                (item.get("label") or item.get("name")): item
+                for item in (before if isinstance(before, list) else [])
+                if isinstance(item, dict)
+            }
+            keys = [_key(spec, row.option) for spec in given]
+            values[row.field] = [
+                _choice(spec, row.option, previous.get(key))
+                for spec, key in zip(given, keys, strict=True)
+            ]
+        else:
+            values[row.field] = _choice(given, row.option, values.get(row.field))
     if seed is not None:
         values["seed"] = seed
     if quick:
-        for section in ("engine", "evaluation"):
-            values[section] = {**QUICK[section], **_mapping(values.get(section))}
-        strategy = values.setdefault("strategy", {"name": "curriculum", "config": {}})
-        if isinstance(strategy, dict):
-            preset = QUICK["strategy"].get(strategy.get("name", "curriculum"), {})
-            strategy["config"] = {**preset, **_mapping(strategy.get("config"))}
+        values = apply_quick(values, get_registry())
     values = apply_overrides(values, overrides)
     if name is not None:
         values["name"] = name
     elif "name" not in values:
-        values["name"] = _default_name(values)
+        values["name"] = default_run_name(values)
     return values
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _kind_option(row: RunKind) -> inspect.Parameter:
+    kind = list[str] | None if row.many else str | None
+    default = f" (default: {row.default})" if row.default else ""
+    return inspect.Parameter(
+        row.kind,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[kind, typer.Option(row.option, help=f"{row.help}{default}")],
+    )
 
 
-def _default_name(values: dict[str, Any]) -> str:
-    teachers = "-".join(choice["name"] for choice in values.get("teachers", [])) or "noteachers"
-    scheme = values.get("scheme", {}).get("name", "minmax")
-    task = values.get("task", {}).get("name", "digits_cnn")
-    student = values.get("student", {}).get("name", "rnnprop")
-    return f"{task}-{student}-{scheme}-{teachers}-seed{values.get('seed', 0)}"
-
-
-def _prepare_folder(folder: ExperimentFolder, config: dict[str, Any], resume: bool) -> bool:
-    """Check the folder can take this run (writing its config if new); True when it already
-    holds this run, finished."""
-    try:
-        return _check_folder(folder, config, resume)
-    except OSError as error:
-        raise ExperimentError(f"cannot use {folder.path} as the run folder: {error}") from None
-
-
-def _check_folder(folder: ExperimentFolder, config: dict[str, Any], resume: bool) -> bool:
-    if folder.path.exists() and not folder.path.is_dir():
-        raise ExperimentError(f"{folder.path} is a file, not a folder; choose another --out")
-    if folder.exists():
-        saved = folder.read_config()
-        if saved == config and folder.read_result() is not None:
-            return True
-        if resume:
-            if saved != config:
-                changed = sorted(
-                    key for key in set(saved) | set(config) if saved.get(key) != config.get(key)
-                )
-                raise ExperimentError(
-                    f"{folder.path} holds a run whose config differs in {', '.join(changed)}; "
-                    "resume it with the command that started it, or with --resume alone"
-                )
-            return False
-        what = "this run, unfinished" if saved == config else "a different run"
-        raise ExperimentError(
-            f"{folder.path} already holds {what}; --resume continues it, or choose another "
-            "--out or --name (nothing was overwritten)"
-        )
-    if resume:
-        raise ExperimentError(f"nothing to resume: {folder.path} holds no run")
-    if folder.path.exists() and any(folder.path.iterdir()):
-        raise ExperimentError(
-            f"{folder.path} exists and is not an amalg run folder; choose another --out"
-        )
-    folder.write_config(config)
-    return False
+_OPTIONS = [
+    *(_kind_option(row) for row in RUN_KINDS),
+    inspect.Parameter(
+        "seed",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[int | None, typer.Option(help="Seed of the run (default: 0).")],
+    ),
+    inspect.Parameter(
+        "out",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[str | None, typer.Option(help="Run folder (default: results/NAME).")],
+    ),
+    inspect.Parameter(
+        "name",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None, typer.Option(help="Run name (its folder under results/).")
+        ],
+    ),
+    inspect.Parameter(
+        "set_",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set", help="Override a setting: KIND.NAME.FIELD=VALUE or SECTION.FIELD=VALUE."
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None,
+            typer.Option(help="A run config (JSON or TOML; a run's config.json)."),
+        ],
+    ),
+    inspect.Parameter(
+        "quick",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option(help="A tiny budget for smoke runs.")],
+    ),
+    inspect.Parameter(
+        "resume",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option(help="Continue the run in the folder.")],
+    ),
+]
 
 
 @reports_errors
-def run(
-    teacher: Annotated[
-        list[str] | None, typer.Option("--teacher", help="A teacher (repeat for several).")
-    ] = None,
-    scheme: Annotated[
-        str | None, typer.Option(help="Amalgamation scheme (default: minmax).")
-    ] = None,
-    student: Annotated[str | None, typer.Option(help="Student (default: rnnprop).")] = None,
-    task: Annotated[str | None, typer.Option(help="Task (default: digits_cnn).")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Strategy (default: curriculum).")] = None,
-    estimator: Annotated[
-        str | None, typer.Option(help="Meta-gradient estimator (default: tbptt).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the run (default: 0).")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Experiment folder (default: results/NAME).")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Run name (the folder under results/).")] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set", help="Override a setting: KIND.NAME.FIELD=VALUE or SECTION.FIELD=VALUE."
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="A run config (JSON or TOML; a run's config.json).")
-    ] = None,
-    quick: Annotated[bool, typer.Option(help="A tiny budget for smoke runs.")] = False,
-    resume: Annotated[bool, typer.Option(help="Continue the run in the folder.")] = False,
-) -> None:
+def run(**options: Any) -> None:
     """Distill teachers into a student, then compare them on the task's validation split."""
-    components = {
-        "scheme": scheme,
-        "student": student,
-        "task": task,
-        "strategy": strategy,
-        "estimator": estimator,
-    }
+    chosen = {row.kind: options[row.kind] for row in RUN_KINDS}
+    out: str | None = options["out"]
+    name: str | None = options["name"]
+    resume: bool = options["resume"]
+    if out is not None and not out.strip():
+        raise ConfigError("--out", [("--out", "is empty; give the folder the run writes to")])
     bare_resume = resume and not any(
-        [teacher, *components.values(), seed is not None, set_, config, quick]
+        [*chosen.values(), options["seed"] is not None, options["set_"], options["config"]]
     )
-    if bare_resume and (out is not None or name is not None):
-        folder = ExperimentFolder(out or Path("results") / str(name))
-        if not folder.exists():
-            raise ExperimentError(f"nothing to resume: {folder.path} holds no run")
+    if bare_resume and not options["quick"] and (out is not None or name is not None):
+        folder = RunFolder(out if out is not None else Path("results") / check_run_name(name))
+        if not folder.holds_run():
+            raise RunFolderError(f"nothing to resume: {folder.path} holds no run")
         values = folder.read_config()
     else:
         values = build_values(
-            teachers=teacher or [],
-            components=components,
-            seed=seed,
+            chosen=chosen,
+            seed=options["seed"],
             name=name,
-            overrides=set_ or [],
-            config_file=config,
-            quick=quick,
+            overrides=options["set_"] or [],
+            config_file=options["config"],
+            quick=options["quick"],
         )
-    resolved, parts = resolve(values)
-    if out is None and (not resolved.name or Path(resolved.name).name != resolved.name):
-        raise ConfigError("the run", [("name", "must be a plain folder name (no '/' or '..')")])
-    config_dict = resolved.model_dump(mode="json")
-    folder = ExperimentFolder(out or Path("results") / resolved.name)
+    config, components = build_run(values)
+    folder = RunFolder(out if out is not None else Path("results") / config.name)
     console = Console()
-    if _prepare_folder(folder, config_dict, resume):
-        done = folder.read_result() or {}
+    claim = folder.claim(config.model_dump(mode="json"), resume)
+    if claim is Claim.FINISHED:
+        rows, _ = folder.read_result() or ([], "")
         console.print(Text(f"{folder.path} already holds this run, finished:", style="dim"))
-        console.print(_result_table(done.get("rows", []), resolved.task.name, resolved.evaluation))
+        console.print(_result_table(rows, config.choice("task").name, config.evaluation))
         return
 
     view = _RunView(console)
-    trainer = Trainer(resolved, parts, folder, view.on_event)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with view:
-            result = trainer.run(resume=resume)
+            result = execute(
+                config, components, folder, resume=claim is Claim.RESUME, on_event=view.on_event
+            )
     except KeyboardInterrupt:
         message = "interrupted; the last finished period is saved: amalg run --resume --out"
         raise fail(f"{message} {folder.path}", 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    console.print(_result_table(result.rows, resolved.task.name, resolved.evaluation))
+    console.print(_result_table(result.rows, config.choice("task").name, config.evaluation))
     console.print(
         Text(f"results in {folder.path} (final student: {result.checkpoint})", style="dim")
     )
+
+
+run.__signature__ = inspect.Signature(_OPTIONS, return_annotation=None)  # type: ignore[attr-defined]
+run.__annotations__ = {parameter.name: parameter.annotation for parameter in _OPTIONS}
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -248,7 +251,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 class _RunView:
-    """Rich progress for the trainer's events."""
+    """Rich progress for the run's events."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -269,56 +272,55 @@ class _RunView:
     def __exit__(self, *args: object) -> None:
         self.progress.__exit__(*args)
 
-    def on_event(self, event: Event) -> None:
-        data = event.data
-        if event.name == "start" and data.get("resumed_from"):
-            self.console.print(Text(f"resuming after {data['resumed_from']}", style="dim"))
-        elif event.name == "trajectory":
-            if self.bar is None:
-                self.bar = self.progress.add_task("", total=data["trajectories"])
-            imitation = " ".join(f"{k} {v:.2f}" for k, v in data["imitation"].items())
-            self.progress.update(
-                self.bar,
-                completed=data["trajectory"],
-                total=data["trajectories"],
-                description=(
-                    f"stage {data['stage']} period {data['period']} unroll {data['unroll']}"
-                    f" | meta-loss {data['meta_loss']:.3f}"
-                    + (f" | imitation {imitation}" if imitation else "")
-                ),
-            )
-        elif event.name == "period":
-            if self.bar is not None:
-                self.progress.remove_task(self.bar)
-                self.bar = None
-            imitation = " ".join(
-                f"{key.removeprefix('imitation_')} {value:.2f}"
-                for key, value in data.items()
-                if key.startswith("imitation_")
-            )
-            line = (
-                f"stage {data['stage']} period {data['period']} unroll {data['unroll']}: "
-                f"meta-loss {data['meta_loss']:.3f}"
-                + (f", imitation {imitation}" if imitation else "")
-                + f", validation {data['validation']:.4f}"
-                + (" (best)" if data["new_best"] else "")
-                + (" -> stage over, best reloaded" if data["reloaded"] else "")
-            )
-            if data["nonfinite"]:
-                line += f", {data['nonfinite']} non-finite truncations discarded so far"
-            self.console.print(Text(line))
-        elif event.name == "evaluation":
-            self.bar = self.progress.add_task(
-                "evaluating student and teachers", total=data["total"]
-            )
-        elif event.name == "evaluation_step" and self.bar is not None:
-            self.progress.advance(self.bar)
-        elif event.name == "done" and self.bar is not None:
+    def _drop_bar(self) -> None:
+        if self.bar is not None:
             self.progress.remove_task(self.bar)
             self.bar = None
 
+    def on_event(self, event: Event) -> None:
+        match event:
+            case RunStarted(resumed_from=str(checkpoint)):
+                self.console.print(Text(f"resuming after {checkpoint}", style="dim"))
+            case TrajectoryFinished():
+                if self.bar is None:
+                    self.bar = self.progress.add_task("", total=event.trajectories)
+                imitation = " ".join(f"{k} {v:.2f}" for k, v in event.imitation.items())
+                self.progress.update(
+                    self.bar,
+                    completed=event.trajectory,
+                    total=event.trajectories,
+                    description=(
+                        f"stage {event.stage} period {event.period} unroll {event.unroll}"
+                        f" | meta-loss {event.meta_loss:.3f}"
+                        + (f" | imitation {imitation}" if imitation else "")
+                    ),
+                )
+            case PeriodFinished(summary=summary):
+                self._drop_bar()
+                imitation = " ".join(f"{k} {v:.2f}" for k, v in summary.imitation.items())
+                line = (
+                    f"stage {summary.stage} period {summary.period} unroll {summary.unroll}: "
+                    f"meta-loss {summary.meta_loss:.3f}"
+                    + (f", imitation {imitation}" if imitation else "")
+                    + f", validation {summary.validation:.4f}"
+                    + (" (best)" if summary.new_best else "")
+                    + (" -> stage over, best reloaded" if event.reloaded else "")
+                )
+                if summary.nonfinite:
+                    line += f", {summary.nonfinite} non-finite truncations discarded so far"
+                self.console.print(Text(line))
+            case EvaluationStarted(total=total):
+                self.bar = self.progress.add_task("evaluating student and teachers", total=total)
+            case EvaluationAdvanced() if self.bar is not None:
+                self.progress.advance(self.bar)
+            case RunFinished():
+                self._drop_bar()
+            case _:
+                pass
 
-def _result_table(rows: list[dict[str, Any]], task: str, evaluation: Any) -> Table:
+
+def _result_table(rows: list[ComparisonRow] | tuple[ComparisonRow, ...], task: str,
+                  evaluation: EvaluationConfig) -> Table:  # fmt: skip
     table = Table(
         title=f"{task}: {evaluation.horizon} steps, {evaluation.seeds} seeds (mean ± std)",
         title_justify="left",
@@ -328,19 +330,20 @@ def _result_table(rows: list[dict[str, Any]], task: str, evaluation: Any) -> Tab
     table.add_column("best validation loss", justify="right")
     table.add_column("final training loss", justify="right")
     table.add_column("test loss at best validation", justify="right")
-    accuracy = any("best_validation_accuracy" in row for row in rows)
+    accuracy = any(row.best_validation_accuracy is not None for row in rows)
     if accuracy:
         table.add_column("best validation accuracy", justify="right")
     for row in rows:
         cells = [
-            row["optimizer"],
-            row["role"],
-            _pm(row["best_validation_loss"], row["best_validation_loss_std"]),
-            _pm(row["final_train_loss"], row["final_train_loss_std"]),
-            f"{row.get('test_loss_at_best_validation', math.nan):.4f}",
+            row.optimizer,
+            row.role,
+            _pm(row.best_validation_loss, row.best_validation_loss_std),
+            _pm(row.final_train_loss, row.final_train_loss_std),
+            f"{row.test_loss_at_best_validation:.4f}",
         ]
         if accuracy:
-            cells.append(f"{row.get('best_validation_accuracy', math.nan):.3f}")
+            value = row.best_validation_accuracy
+            cells.append(f"{value if value is not None else math.nan:.3f}")
         table.add_row(*(Text(cell) for cell in cells))
     return table
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from abc import ABC
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from amalg.core.config import ComponentConfig, validate_config
 
-__all__ = ["Component", "summary_of"]
+__all__ = ["Component", "ConfigT", "summary_of"]
+
+ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
 
 
 def summary_of(cls: type) -> str:
@@ -18,12 +21,18 @@ def summary_of(cls: type) -> str:
     return inspect.cleandoc(doc).splitlines()[0].strip() if doc and doc.strip() else ""
 
 
-class Component(ABC):
+class Component(ABC, Generic[ConfigT]):
     """A pluggable piece of amalg.
 
-    Subclasses set ``name`` (the registered name) and ``config_class`` (a
-    :class:`ComponentConfig` subclass). The first docstring line is the summary shown by
-    ``amalg list``; the rest of the docstring gives the math and the paper it comes from.
+    Subclasses set ``name`` (the registered name) and name their config model, a
+    :class:`ComponentConfig` subclass, as the type argument of their contract::
+
+        class Adam(ElementwiseTeacher[AdamConfig]):
+            name = "adam"
+
+    which sets ``config_class`` and types ``self.config`` (``config_class = AdamConfig``
+    works too). The first docstring line is the summary shown by ``amalg list``; the rest of
+    the docstring gives the math and the paper it comes from.
 
     Build one from a config instance, from keyword fields, or with defaults::
 
@@ -37,15 +46,25 @@ class Component(ABC):
     # No default: a component without its own config model is refused at registration.
     config_class: ClassVar[type[ComponentConfig]]
 
-    config: ComponentConfig
+    config: ConfigT
 
-    def __init__(self, config: ComponentConfig | dict[str, Any] | None = None, /, **fields: Any):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_class" in vars(cls):
+            return
+        for base in vars(cls).get("__orig_bases__", ()):
+            for argument in typing.get_args(base):
+                if isinstance(argument, type) and issubclass(argument, ComponentConfig):
+                    cls.config_class = argument
+                    return
+
+    def __init__(self, config: ConfigT | dict[str, Any] | None = None, /, **fields: Any):
         if config is not None and fields:
             raise TypeError("pass either a config or keyword fields, not both")
         subject = f"{getattr(self, 'kind', 'component')} {getattr(self, 'name', '?')!r}"
         self.config = validate_config(
             self.config_class, fields if config is None else config, subject
-        )
+        )  # type: ignore[assignment]  # config_class is the ConfigT of the subclass
 
     def details(self) -> dict[str, Any]:
         """Facts ``amalg list KIND`` shows beside the summary (none by default)."""

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from amalg.core.errors import ConfigError
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_STEPS",
     "ComponentConfig",
     "ConfigField",
     "Epsilon",
@@ -30,12 +32,39 @@ __all__ = [
 
 class ComponentConfig(BaseModel):
     """Base of every component's config: unknown fields, NaN and infinity are refused,
-    instances are immutable (a changed config is a new config)."""
+    numbers must be numbers (``true`` or ``"0.1"`` is not a learning rate), instances are
+    immutable (a changed config is a new config).
+
+    :meth:`quick` gives the values a smoke run (``amalg run --quick``) uses instead of the
+    defaults; a config class whose defaults cost minutes overrides it.
+    """
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True
     )
 
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        """Field values for a smoke run of seconds (none by default: the defaults are cheap)."""
+        return {}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads True as 1.0 and "0.1" as 0.1: a flag or a quoted value
+        # given where a number belongs is a mistake to report, not to convert.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None:
+            problem = _not_a_number(field.annotation, value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+
+MAX_STEPS = 10_000_000
+"""The longest unroll, truncation or evaluation a config accepts (days of CPU work)."""
+MAX_COUNT = 100_000
+"""The most trajectories, periods or validation seeds a config accepts."""
 
 LearningRate = Annotated[
     float, Field(gt=0, description="Learning rate: the multiplier of the update direction.")
@@ -52,6 +81,51 @@ Epsilon = Annotated[float, Field(gt=0, description="Numerical stability term.")]
 C = TypeVar("C", bound=BaseModel)
 
 
+def _accepts(annotation: Any) -> set[str]:
+    """What a field type takes at its top level: "bool", "number", "text", "none",
+    "list:<...>", "other"."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _accepts(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_accepts(arg) for arg in typing.get_args(annotation)))
+    if origin is typing.Literal:
+        return {"text" if isinstance(arg, str) else "other" for arg in typing.get_args(annotation)}
+    if origin in (list, tuple, set, frozenset):
+        items = set().union(
+            *(_accepts(arg) for arg in typing.get_args(annotation) if arg is not ...)
+        )
+        return {f"list:{kind}" for kind in items} or {"other"}
+    if annotation is None or annotation is type(None):
+        return {"none"}
+    if annotation is bool:
+        return {"bool"}
+    if annotation in (int, float):
+        return {"number"}
+    if annotation is str:
+        return {"text"}
+    return {"other"}
+
+
+def _not_a_number(annotation: Any, value: Any) -> str:
+    """Why ``value`` is refused for a field of type ``annotation`` ("" when it is not)."""
+    accepted = _accepts(annotation) - {"none"}
+    if "other" in accepted or value is None:
+        return ""
+    if accepted == {"bool"} and not isinstance(value, bool):
+        return f"expected true or false, got {value!r}"
+    if isinstance(value, bool) and "number" in accepted and "bool" not in accepted:
+        return f"expected a number, got the boolean {str(value).lower()}"
+    if isinstance(value, str) and "number" in accepted and "text" not in accepted:
+        return f"expected a number, got the text {value!r}"
+    if isinstance(value, list | tuple) and "list:number" in accepted:
+        if "list:bool" not in accepted and any(isinstance(item, bool) for item in value):
+            return "expected a list of numbers, got a boolean in it"
+        if "list:text" not in accepted and any(isinstance(item, str) for item in value):
+            return "expected a list of numbers, got text in it"
+    return ""
+
+
 def problems_from_validation_error(
     error: ValidationError, model: type[BaseModel]
 ) -> list[tuple[str, str]]:
@@ -61,7 +135,9 @@ def problems_from_validation_error(
         field = ".".join(str(part) for part in item["loc"]) or "(config)"
         if item["type"] == "extra_forbidden":
             message = f"unknown field; valid fields: {', '.join(model.model_fields) or 'none'}"
-        elif not item["loc"]:  # a check across fields: its message says it all
+        elif (
+            not item["loc"] or item["type"] == "value_error"
+        ):  # a check across fields: its message says it all
             message = item["msg"].removeprefix("Value error, ")
         else:
             message = f"{item['msg']} (got {item['input']!r})"

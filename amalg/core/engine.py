@@ -1,49 +1,62 @@
 """The unroll engine: the one place that walks a trajectory.
 
 Huang et al. 2022, Section 3 and Appendix A (Algorithm 1), Appendix C.3. A trajectory starts
-from freshly initialised task parameters, takes ``warmup_steps`` SGD steps (lr 0.01), then
-the student and every imitation target walk side by side from that point on the same
-batches, in truncations. Within a truncation the student's steps stay in the autograd graph
-of its meta-parameters phi; the targets' do not (they do not depend on phi). At a
-truncation's end everything is detached: the next truncation starts from plain values.
+from the warm start (:func:`amalg.core.warm_start.warm_start`: fresh task parameters after
+``warmup_steps`` SGD steps at lr 0.01), then the student and every teacher walk side by side
+from that point on the same batches, in truncations. Within a truncation the student's steps
+stay in the autograd graph of its meta-parameters phi; the teachers' do not (they do not
+depend on phi). At a truncation's end everything is detached: the next truncation starts
+from plain values.
 
 Per truncation of T steps from theta_0, with f_t the task loss of theta_t on its batch:
 
     meta[t]    = log(f_t + eps) - log(f_0 + eps)                       t = 1..T
-    d[t, k]    = log(mean((theta_P,t - theta_k,t)^2) / 2 + eps)        per target k
+    d[t, k]    = log(mean((theta_P,t - theta_k,t)^2) / 2 + eps)        per teacher k
 
 which the scheme reduces to the meta-objective. By default the student's gradient inputs are
 detached (the first-order meta-gradient of Andrychowicz et al. 2016), so the meta-backward
 runs through the student's updates and the task losses but not through second derivatives;
 ``second_order=true`` keeps them, and the truncation's meta-gradient is then exact.
 
-Random scaling (Lv et al. 2017): with ``random_scaling = r > 0`` the student optimises
-f(s * x) for a per-coordinate s = exp(U(-r, r)) drawn per trajectory: it sees gradients
-s * g and its update is applied as theta -= s * delta. The targets see clean gradients.
+A student may ask for a per-coordinate scale during meta-training
+(:meth:`Student.training_scale`; RNNProp's random scaling, Lv et al. 2017): it then
+optimises f(s * x), sees gradients s * g and its update is applied as theta -= s * delta.
+The teachers see clean gradients.
+
+A run's perturbation (Section 4.2) is applied here, to meta-training truncations only: the
+weight perturbation ``phi~`` is computed from the truncation's start (its draws seeded by
+that start, its adversarial steps replaying the truncation from it) and the truncation runs
+at ``phi~``; an input perturbation changes the gradients the student sees, seeded by each
+step's address. Validation never perturbs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
-from amalg.core.config import ComponentConfig
-from amalg.core.evaluation import validation_metrics
+from amalg.core.analysis.evaluation import validation_metrics
+from amalg.core.config import MAX_STEPS, ComponentConfig
 from amalg.core.functional import Params, State, step_generator, tree_leaves, tree_map
 from amalg.core.interfaces import (
     AmalgamationScheme,
+    Perturbation,
     Student,
     Task,
+    TruncationFn,
+    TruncationLog,
     TruncationLosses,
     TruncationResult,
     UpdateRule,
 )
+from amalg.core.seeds import generator_at
+from amalg.core.warm_start import warm_start
 
 __all__ = ["EngineConfig", "UnrollEngine", "UnrollState", "detach", "is_finite"]
 
@@ -51,16 +64,19 @@ VALIDATION_CHECKS = 10
 
 
 class EngineConfig(ComponentConfig):
-    warmup_steps: int = Field(100, ge=0, description="SGD steps before the optimizers take over.")
-    warmup_lr: float = Field(0.01, gt=0, description="Learning rate of the warmup SGD steps.")
-    random_scaling: float = Field(
-        3.0, ge=0, description="r: the student's coordinates are scaled by exp(U(-r, r)); 0: off."
+    warmup_steps: int = Field(
+        100, ge=0, le=MAX_STEPS, description="SGD steps before the optimizers take over."
     )
+    warmup_lr: float = Field(0.01, gt=0, description="Learning rate of the warmup SGD steps.")
     log_eps: float = Field(1e-10, gt=0, description="eps inside the meta-loss and imitation logs.")
     second_order: bool = Field(
         False,
         description="Differentiate through the student's gradient inputs too (exact, slower).",
     )
+
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {"warmup_steps": 20}
 
 
 @dataclass(frozen=True)
@@ -69,8 +85,8 @@ class UnrollState:
 
     student: Params
     student_state: State
-    targets: tuple[Params, ...]
-    target_states: tuple[State, ...]
+    teachers: tuple[Params, ...]
+    teacher_states: tuple[State, ...]
     scale: Params | None
     data_seed: int
     index: int
@@ -94,52 +110,46 @@ def _seeded(seed: int) -> torch.Generator:
 
 
 class UnrollEngine:
-    """Walks trajectories of ``student`` and ``targets`` on ``task``."""
+    """Walks trajectories of ``student`` and ``teachers`` on ``task``."""
 
     def __init__(
         self,
         task: Task,
         student: Student,
-        targets: Sequence[UpdateRule],
-        target_names: Sequence[str],
+        teachers: Sequence[UpdateRule],
+        teacher_labels: Sequence[str],
         scheme: AmalgamationScheme,
         config: EngineConfig,
+        perturbation: Perturbation | None = None,
     ) -> None:
+        if len(teachers) != len(teacher_labels):
+            raise ValueError("one label per teacher")
         self.task = task
         self.student = student
-        self.targets = tuple(targets)
-        self.target_names = tuple(target_names)
+        self.teachers = tuple(teachers)
+        self.teacher_labels = tuple(teacher_labels)
         self.scheme = scheme
         self.config = config
+        self.perturbation = perturbation
 
     # -- trajectories ------------------------------------------------------------------
 
     def warm_start(self, seed: int) -> tuple[Params, int]:
-        """Initial parameters for trajectory ``seed`` after the SGD warmup, and the index of
-        the first batch after it."""
-        params = self.task.init_params(_seeded(seed))
-        for index in range(self.config.warmup_steps):
-            batch = self.task.batch_at("train", seed, index)
-            _, grads = self.task.gradient(params, batch, generator=step_generator(seed, index))
-            params = {k: (v - self.config.warmup_lr * grads[k]).detach() for k, v in params.items()}
-        return params, self.config.warmup_steps
+        """The run's warm start for trajectory ``seed`` (see :func:`warm_start`)."""
+        return warm_start(self.task, seed, self.config.warmup_steps, self.config.warmup_lr)
 
-    def start(self, seed: int) -> UnrollState:
-        """A new trajectory: warm start, the student's scaling, fresh optimizer states."""
+    def start(self, seed: int, scaled: bool = True) -> UnrollState:
+        """A new trajectory: warm start, the student's scaling (when ``scaled`` and the
+        student asks for one), fresh optimizer states."""
         params, index = self.warm_start(seed)
-        scale = None
-        if self.config.random_scaling > 0:
-            generator = _seeded(seed + 1)
-            r = self.config.random_scaling
-            scale = {
-                key: torch.exp((torch.rand(value.shape, generator=generator) * 2 - 1) * r).to(value)
-                for key, value in params.items()
-            }
+        # The scale's generator is addressed by the trajectory (seed + 1 since the first
+        # release: the same runs give the same numbers).
+        scale = self.student.training_scale(params, _seeded(seed + 1)) if scaled else None
         return UnrollState(
             student=params,
             student_state=self.student.init(params),
-            targets=tuple(params for _ in self.targets),
-            target_states=tuple(target.init(params) for target in self.targets),
+            teachers=tuple(params for _ in self.teachers),
+            teacher_states=tuple(teacher.init(params) for teacher in self.teachers),
             scale=scale,
             data_seed=seed,
             index=index,
@@ -162,87 +172,112 @@ class UnrollEngine:
             delta = {key: value * scale[key] for key, value in delta.items()}
         return {key: value - delta[key] for key, value in params.items()}, state
 
-    def _distance(self, student: Params, target: Params) -> Tensor:
-        squared = sum(((student[k] - target[k].detach()) ** 2).sum() for k in student)
+    def _distance(self, student: Params, teacher: Params) -> Tensor:
+        squared = sum(((student[k] - teacher[k].detach()) ** 2).sum() for k in student)
         count = sum(value.numel() for value in student.values())
         return torch.log(squared / count / 2 + self.config.log_eps)
 
-    def truncation(self, length: int, alpha: float) -> Any:
-        """The truncation function of ``length`` steps with imitation weight ``alpha``."""
+    def truncation(self, length: int, alpha: float) -> TruncationFn:
+        """The truncation function of ``length`` steps with imitation weight ``alpha``: a
+        pure function of ``(phi, start)``, perturbed when the run has a perturbation."""
 
         def run(phi: Params, start: UnrollState) -> TruncationResult:
             return self._run(phi, start, length, alpha)
 
-        return run
+        if self.perturbation is None:
+            return run
+        perturbation = self.perturbation
+
+        def perturbed(phi: Params, start: UnrollState) -> TruncationResult:
+            clean = {key: value.detach() for key, value in phi.items()}
+
+            def objective(values: Params) -> Tensor:
+                with torch.enable_grad():  # ascent steps differentiate even under ES
+                    return run(values, start).objective
+
+            generator = generator_at(start.data_seed, "perturbation", start.index)
+            tilde = perturbation.perturb(clean, objective, generator)
+            # psi is a constant of the truncation: the meta-gradient at phi~ applies to phi.
+            return run({key: phi[key] + (tilde[key] - clean[key]).detach() for key in phi}, start)
+
+        return perturbed
 
     def _run(self, phi: Params, start: UnrollState, length: int, alpha: float) -> TruncationResult:
         task, eps = self.task, self.config.log_eps
         params = {key: value.detach().requires_grad_() for key, value in start.student.items()}
         state = start.student_state
-        targets, target_states = list(start.targets), list(start.target_states)
+        teachers, teacher_states = list(start.teachers), list(start.teacher_states)
         losses: list[Tensor] = []
         distances: list[Tensor] = []
-        base = None
+        base: Tensor | None = None
+        second_order = self.config.second_order
         for t in range(length):
-            batch = task.batch_at("train", start.data_seed, start.index + t)
+            index = start.index + t
+            batch = task.batch_at("train", start.data_seed, index)
             step = start.step + t
-            second_order = self.config.second_order
-            noise = step_generator(start.data_seed, start.index + t)
             loss, grads = task.gradient(
-                params, batch, generator=noise, retain_graph=True, create_graph=second_order
+                params,
+                batch,
+                generator=step_generator(start.data_seed, index),
+                retain_graph=True,
+                create_graph=second_order,
             )
-            if t == 0:
+            if base is None:
                 base = loss.detach()
             else:
                 losses.append(loss)
             if not second_order:
                 grads = {key: grad.detach() for key, grad in grads.items()}
+            if self.perturbation is not None:
+                noise = generator_at(start.data_seed, "inputs", index)
+                grads = self.perturbation.perturb_inputs(grads, noise)
             params, state = self._student_step(phi, grads, state, params, start.scale, step)
-            for k, target in enumerate(self.targets):
-                noise = step_generator(start.data_seed, start.index + t)
-                _, target_grads = task.gradient(targets[k], batch, generator=noise)
+            for k, teacher in enumerate(self.teachers):
+                noise = step_generator(start.data_seed, index)
+                _, teacher_grads = task.gradient(teachers[k], batch, generator=noise)
                 with torch.no_grad():
-                    delta, target_states[k] = target.update(
-                        target_grads, target_states[k], targets[k], step
+                    delta, teacher_states[k] = teacher.update(
+                        teacher_grads, teacher_states[k], teachers[k], step
                     )
-                    targets[k] = target.apply(targets[k], delta)
-            if self.targets:
-                distances.append(torch.stack([self._distance(params, p) for p in targets]))
+                    teachers[k] = teacher.apply(teachers[k], delta)
+            if self.teachers:
+                distances.append(torch.stack([self._distance(params, p) for p in teachers]))
         final = task.loss(params, task.batch_at("train", start.data_seed, start.index + length))
         losses.append(final)
-        assert base is not None
+        if base is None:
+            raise ValueError("a truncation takes at least one step")
         meta = torch.log(torch.stack(losses) + eps) - torch.log(base + eps)
         table = torch.stack(distances) if distances else meta.new_zeros(length, 0)
-        objective = self.scheme.objective(TruncationLosses(meta, table, self.target_names), alpha)
+        objective = self.scheme.objective(TruncationLosses(meta, table, self.teacher_labels), alpha)
         end = UnrollState(
             student=detach(params),
             student_state=detach(state),
-            targets=tuple(targets),
-            target_states=tuple(target_states),
+            teachers=tuple(teachers),
+            teacher_states=tuple(teacher_states),
             scale=start.scale,
             data_seed=start.data_seed,
             index=start.index + length,
             step=start.step + length,
         )
-        logs = {
-            "meta_loss": meta.mean().detach(),
-            "imitation": table.mean(dim=0).detach(),
-            "loss": final.detach(),
-            "finite": torch.tensor(bool(torch.isfinite(objective)) and is_finite(end.student)),
-        }
-        return TruncationResult(objective=objective, end=end, logs=logs)
+        log = TruncationLog(
+            meta_loss=float(meta.detach().mean()),
+            imitation=tuple(float(value) for value in table.detach().mean(dim=0)),
+            loss=float(final.detach()),
+            finite=bool(torch.isfinite(objective.detach())) and is_finite(end.student),
+        )
+        return TruncationResult(objective=objective, end=end, log=log)
 
     # -- validation ----------------------------------------------------------------------
 
     def validate(self, phi: Params, seeds: Sequence[int], length: int) -> float:
         """How well the student trains the task: over fresh ``length``-step trajectories (no
-        scaling, no imitation, no graph), the log of the best loss on the task's validation
-        split, checked ``VALIDATION_CHECKS`` times along the way, averaged over ``seeds``.
-        Lower is better; a diverged trajectory counts as +inf."""
+        scaling, no imitation, no perturbation, no graph), the log of the best loss on the
+        task's validation split, checked ``VALIDATION_CHECKS`` times along the way, averaged
+        over ``seeds``. Lower is better; a diverged trajectory counts as +inf."""
         checks = {round(length * (i + 1) / VALIDATION_CHECKS) for i in range(VALIDATION_CHECKS)}
         results = []
         for seed in seeds:
-            start = replace(self.start(seed), scale=None)
+            start = self.start(seed, scaled=False)
             params, state = start.student, start.student_state
             best = math.inf
             for t in range(length):

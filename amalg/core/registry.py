@@ -11,9 +11,11 @@ Core code and the CLI use :class:`Registry` methods, never ``pm.hook.*`` directl
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -69,6 +71,8 @@ class KindSpec:
     plural: str
     hook: str
     contract: Callable[[], type[Component]] = field(repr=False, compare=False)
+    aliases: tuple[str, ...] = ()
+    """Other words for the kind that commands accept (the design's "optimizee")."""
 
 
 KINDS: dict[str, KindSpec] = {
@@ -80,7 +84,7 @@ KINDS: dict[str, KindSpec] = {
         KindSpec(
             "perturbation", "perturbations", "register_perturbations", _contract("Perturbation")
         ),
-        KindSpec("task", "tasks", "register_tasks", _contract("Task")),
+        KindSpec("task", "tasks", "register_tasks", _contract("Task"), ("optimizee", "optimizees")),
         KindSpec(
             "estimator", "estimators", "register_estimators", _contract("MetaGradientEstimator")
         ),
@@ -93,7 +97,7 @@ def normalize_kind(text: str) -> str:
     """The singular kind for ``text`` (singular or plural, any case)."""
     word = text.strip().lower()
     for spec in KINDS.values():
-        if word in (spec.kind, spec.plural):
+        if word in (spec.kind, spec.plural, *spec.aliases):
             return spec.kind
     raise UnknownKindError(text, list(KINDS))
 
@@ -171,7 +175,8 @@ class ComponentInfo:
         instead: listing must not fail because of one component.
         """
         try:
-            return dict(self.component().details())
+            with _plugin_code():
+                return dict(self.component().details())
         except AmalgError as error:
             return {"note": str(error)}
         except Exception as error:
@@ -195,6 +200,12 @@ def _disabled_from_env() -> set[str]:
 
 def _describe(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _plugin_code() -> contextlib.AbstractContextManager[object]:
+    """Where a plugin's prints go while its import or hook runs: stderr, so that what amalg
+    writes on stdout (``--json``) stays exactly what amalg meant to write."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 class Registry:
@@ -280,7 +291,8 @@ class Registry:
                 self._disabled.append(info)
                 continue
             try:
-                plugin = entry_point.load()
+                with _plugin_code():
+                    plugin = entry_point.load()
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # even sys.exit() in a plugin must not end amalg
@@ -352,7 +364,8 @@ class Registry:
                 staged[info.name] = info  # noqa: B023
 
             try:
-                impl.function(**({"register": register} if impl.argnames else {}))
+                with _plugin_code():
+                    impl.function(**({"register": register} if impl.argnames else {}))
             except Exception as exc:  # keep the other plugins working
                 problems.append(_broken(plugin, f"{spec.hook} failed: {_describe(exc)}", exc))
                 continue

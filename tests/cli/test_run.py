@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from amalg.cli import app
-from amalg.core.trainer import Trainer
+from amalg.core.run_folder import RunFolder
 
 BASE = ["run", "--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax", "--quick"]
 FILES = ("config.json", "summary.csv", "timing.csv", "evaluation.csv", "optimizer/config.json",
@@ -57,19 +57,19 @@ def test_an_interrupted_run_resumed_gives_the_uninterrupted_result(
     first_run, tmp_path, monkeypatch
 ):
     folder = tmp_path / "interrupted"
-    original = Trainer._timing
+    original = RunFolder.record_timing
 
     def interrupt_after_first_period(self, name, seconds):
         original(self, name, seconds)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Trainer, "_timing", interrupt_after_first_period)
+    monkeypatch.setattr(RunFolder, "record_timing", interrupt_after_first_period)
     stopped = invoke(*BASE, "--out", str(folder))
     assert stopped.exit_code == 130
     assert "amalg run --resume --out" in stopped.stderr
     assert isinstance(stopped.exception, SystemExit)
     assert not (folder / "evaluation.csv").exists()
-    monkeypatch.setattr(Trainer, "_timing", original)
+    monkeypatch.setattr(RunFolder, "record_timing", original)
     again = invoke(*BASE, "--out", str(folder))
     assert (
         again.exit_code == 2 and "holds this run, unfinished; --resume continues it" in again.stderr
@@ -154,7 +154,7 @@ def test_bad_folders_and_config_files_are_one_line_errors(tmp_path, mocked_datas
         (["--teacher", "adam", "--out", str(a_file)], "is a file, not a folder"),
         (["--teacher", "adam", "--config", str(listed)], "expected a table of settings"),
         (["--teacher", "adam", "--config", str(odd)], "invalid config for the run"),
-        (["--teacher", "adam", "--name", "../escape"], "name: must be a plain folder name"),
+        (["--teacher", "adam", "--name", "../escape"], "name: '../escape' is not a plain folder"),
     ]
     for args, message in cases:
         result = invoke("run", *args)
@@ -176,13 +176,13 @@ def test_amalg_load_returns_the_trained_student(first_run, tmp_path):
     import torch
 
     import amalg
-    from amalg.core.experiment import ExperimentError
+    from amalg.core.run_folder import RunFolderError
 
     student = amalg.load(first_run)
     weights = torch.load(first_run / "optimizer" / "weights.pt", weights_only=True)
     assert type(student).__name__ == "RNNProp"
     assert all(torch.equal(student.state_dict()[k], v) for k, v in weights.items())
-    with pytest.raises(ExperimentError, match="no trained optimizer in"):
+    with pytest.raises(RunFolderError, match="no trained optimizer in"):
         amalg.load(tmp_path)
 
 

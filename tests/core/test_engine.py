@@ -38,7 +38,7 @@ def test_inside_the_engine_each_teacher_walks_its_standalone_trajectory():
             delta, opt_state = teacher.update(grads, opt_state, params, step)
             params = teacher.apply(params, delta)
         for key in params:
-            assert torch.equal(state.targets[k][key], params[key].detach())
+            assert torch.equal(state.teachers[k][key], params[key].detach())
 
 
 def test_the_tbptt_meta_gradient_of_a_truncation_matches_finite_differences():
@@ -71,7 +71,7 @@ def test_the_tbptt_meta_gradient_of_a_truncation_matches_finite_differences():
 
 
 class SameAsStudent(UpdateRule):
-    """A target that is the student itself, without scaling."""
+    """A teacher that is the student itself, without scaling."""
 
     def __init__(self, student):
         self.student = student
@@ -85,24 +85,34 @@ class SameAsStudent(UpdateRule):
 
 def test_imitating_a_teacher_identical_to_the_student_gives_distance_at_the_eps_floor():
     task = amalg.create("task", "quadratic")
-    student = amalg.create("student", "rnnprop")
+    student = amalg.create("student", "rnnprop", random_scaling=0.0)
     engine = UnrollEngine(
         task, student, [SameAsStudent(student)], ["itself"], amalg.create("scheme", "imitation"),
-        EngineConfig(warmup_steps=2, random_scaling=0.0),
+        EngineConfig(warmup_steps=2),
     )  # fmt: skip
     result = engine.truncation(5, alpha=1.0)(dict(student.named_parameters()), engine.start(3))
-    assert float(result.logs["imitation"][0]) == pytest.approx(math.log(1e-10), rel=1e-7)
+    assert result.log.imitation[0] == pytest.approx(math.log(1e-10), rel=1e-7)
 
 
 class LinearStudent(Student):
-    """A student with one meta-parameter: delta = rate * g."""
+    """A student with one meta-parameter: delta = rate * g; random scaling of r = 3 when
+    ``scaled``."""
 
     name = "linear"
     config_class = ComponentConfig
 
-    def __init__(self):
+    def __init__(self, scaled=True):
         super().__init__()
         self.rate = torch.nn.Parameter(torch.tensor(0.1))
+        self.scaled = scaled
+
+    def training_scale(self, params, generator):
+        if not self.scaled:
+            return None
+        return {
+            k: torch.exp((torch.rand(v.shape, generator=generator) * 2 - 1) * 3)
+            for k, v in params.items()
+        }
 
     def reset_parameters(self, generator):
         with torch.no_grad():
@@ -119,7 +129,7 @@ def test_random_scaling_scales_the_students_gradients_in_and_its_update_out():
     task = amalg.create("task", "quadratic")
     student = LinearStudent()
     teachers = [amalg.create("teacher", "sgd", lr=0.1)]
-    engine = make_engine(task, student, teachers, warmup_steps=0, random_scaling=3.0)
+    engine = make_engine(task, student, teachers, warmup_steps=0)
     start = engine.start(7)
     scale = start.scale["x"]
     assert scale.min() >= math.exp(-3) and scale.max() <= math.exp(3) and scale.std() > 0.5
@@ -129,12 +139,13 @@ def test_random_scaling_scales_the_students_gradients_in_and_its_update_out():
     expected = start.student["x"] - 0.1 * scale * scale * grads["x"]
     torch.testing.assert_close(end.student["x"], expected)
     # The teacher sees the clean gradient.
-    torch.testing.assert_close(end.targets[0]["x"], start.student["x"] - 0.1 * grads["x"])
-    assert make_engine(task, student, teachers, random_scaling=0.0).start(7).scale is None
+    torch.testing.assert_close(end.teachers[0]["x"], start.student["x"] - 0.1 * grads["x"])
+    assert make_engine(task, LinearStudent(scaled=False), teachers).start(7).scale is None
+    assert engine.start(7, scaled=False).scale is None  # validation never scales
 
 
 def test_validation_is_the_log_of_the_best_validation_split_loss_reached():
-    from amalg.core.evaluation import validation_metrics
+    from amalg.core.analysis.evaluation import validation_metrics
 
     task = amalg.create("task", "digits_mlp")
     student = amalg.create("student", "rnnprop")
@@ -155,7 +166,7 @@ def test_a_truncation_ends_detached():
     result = engine.truncation(4, 0.1)(dict(student.named_parameters()), engine.start(0))
     assert result.objective.requires_grad
     end = result.end
-    leaves = [*end.student.values(), *end.student_state.values(), *end.targets[0].values()]
+    leaves = [*end.student.values(), *end.student_state.values(), *end.teachers[0].values()]
     assert all(leaf.grad_fn is None and not leaf.requires_grad for leaf in leaves)
 
 
@@ -168,7 +179,7 @@ def test_a_replayed_truncation_draws_the_same_dp_noise(mocked_datasets):
     one, two = (engine.truncation(3, 0.1)(phi, start).end for _ in range(2))
     for key in one.student:
         assert torch.equal(one.student[key], two.student[key])
-        assert torch.equal(one.targets[0][key], two.targets[0][key])
+        assert torch.equal(one.teachers[0][key], two.teachers[0][key])
 
 
 def test_a_truncation_runs_without_a_graph_for_gradient_free_estimators():

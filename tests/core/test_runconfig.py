@@ -6,7 +6,7 @@ import pytest
 
 from amalg.core.errors import ConfigError
 from amalg.core.runconfig import apply_overrides, read_config_file
-from amalg.core.trainer import resolve
+from amalg.core.training.build import build_run as resolve
 
 
 def test_a_toml_config_file_reads_like_json(tmp_path):
@@ -35,14 +35,14 @@ def test_set_values_parse_as_json_and_reach_defaulted_components():
             "teacher.adam.lr=0.002",
             "strategy.curriculum.unrolls=[100,200]",
             "strategy.curriculum.alphas=[0.2,0.1]",
-            "engine.random_scaling=0",
+            "student.rnnprop.random_scaling=0",
             "seed=7",
         ],
     )
     config, parts = resolve({**values, "name": "x"})
     assert parts.teachers[0].config.lr == 0.002
     assert parts.strategy.config.unrolls == [100, 200]
-    assert config.engine.random_scaling == 0 and config.seed == 7
+    assert parts.student.config.random_scaling == 0 and config.seed == 7
 
 
 def test_the_resolved_config_holds_every_default():
@@ -56,5 +56,5 @@ def test_the_resolved_config_holds_every_default():
 
 
 def test_a_teacher_given_twice_is_refused():
-    with pytest.raises(ConfigError, match="teachers: adam given twice"):
+    with pytest.raises(ConfigError, match="teachers: adam given twice; tell the uses apart"):
         resolve({"name": "x", "teachers": [{"name": "adam"}, {"name": "adam"}]})

@@ -4,18 +4,14 @@ from amalg.core.interfaces.estimator import (
     MetaGradient,
     MetaGradientEstimator,
     TruncationFn,
+    TruncationLog,
     TruncationResult,
 )
 from amalg.core.interfaces.perturbation import Perturbation
-from amalg.core.interfaces.scheme import (
-    AmalgamationScheme,
-    PolicyTrainer,
-    TeacherCountError,
-    TruncationLosses,
-)
+from amalg.core.interfaces.scheme import AmalgamationScheme, TeacherCountError, TruncationLosses
 from amalg.core.interfaces.strategy import Period, PeriodDecision, Strategy, StrategyState
 from amalg.core.interfaces.student import Student
-from amalg.core.interfaces.task import Batch, Split, Task
+from amalg.core.interfaces.task import Batch, Optimizee, Split, Task
 from amalg.core.interfaces.teacher import (
     ElementwiseTeacher,
     Hyper,
@@ -32,10 +28,10 @@ __all__ = [
     "Hyper",
     "MetaGradient",
     "MetaGradientEstimator",
+    "Optimizee",
     "Period",
     "PeriodDecision",
     "Perturbation",
-    "PolicyTrainer",
     "Slots",
     "Split",
     "Strategy",
@@ -46,6 +42,7 @@ __all__ = [
     "TeacherCountError",
     "TensorUpdate",
     "TruncationFn",
+    "TruncationLog",
     "TruncationLosses",
     "TruncationResult",
     "UpdateRule",

@@ -2,26 +2,64 @@
 computed (truncated backpropagation, ES, PES, the merged estimator of Metz et al. 2019).
 
 The unroll engine hands the estimator a *truncation function*: run one truncation from a
-given unroll state with given meta-parameters and return the objective and the state where
-it ended. Unroll states are values (never mutated), so an estimator may start several runs
-from the same state (antithetic ES pairs) or keep one per particle (PES). The estimator's
-own state persists across the truncations of a trajectory and is rebuilt by :meth:`init`
-when a new trajectory starts.
+given unroll state with given meta-parameters and return the objective, the state where it
+ended and its log. Unroll states are values (never mutated) and a truncation function is a
+pure function of ``(phi, start)``, so an estimator may start several runs from the same
+state (antithetic ES pairs) or keep one per particle (PES), and the engine can replay a
+truncation from its start (adversarial perturbations). The estimator's own state persists
+across the truncations of a trajectory and is rebuilt by :meth:`init` when a new trajectory
+starts.
 """
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 from amalg.core.functional import Params, State
 
-__all__ = ["MetaGradient", "MetaGradientEstimator", "TruncationFn", "TruncationResult"]
+__all__ = [
+    "MetaGradient",
+    "MetaGradientEstimator",
+    "TruncationFn",
+    "TruncationLog",
+    "TruncationResult",
+]
+
+
+@dataclass(frozen=True)
+class TruncationLog:
+    """What one truncation (or an estimator's average over several) reports."""
+
+    meta_loss: float
+    """The mean meta-loss term ``log(f_t + eps) - log(f_0 + eps)`` over the truncation."""
+    imitation: tuple[float, ...]
+    """The mean imitation distance to each teacher, in the run's teacher order."""
+    loss: float
+    """The task loss where the truncation ended."""
+    finite: bool
+    """The objective and the parameters at the end are finite."""
+
+    @staticmethod
+    def mean(logs: Sequence[TruncationLog]) -> TruncationLog:
+        """The average of several truncations' logs (finite only if all of them are)."""
+        if not logs:
+            raise ValueError("no truncation logs to average")
+        count = len(logs)
+        columns = zip(*(log.imitation for log in logs), strict=True)
+        return TruncationLog(
+            meta_loss=math.fsum(log.meta_loss for log in logs) / count,
+            imitation=tuple(math.fsum(column) / count for column in columns),
+            loss=math.fsum(log.loss for log in logs) / count,
+            finite=all(log.finite for log in logs),
+        )
 
 
 @dataclass(frozen=True)
@@ -32,7 +70,7 @@ class TruncationResult:
     """Scalar meta-objective (differentiable with respect to phi when phi requires grad)."""
     end: Any
     """The unroll state at the end of the truncation (opaque to the estimator)."""
-    logs: dict[str, Tensor] = field(default_factory=dict)
+    log: TruncationLog
 
 
 class TruncationFn(Protocol):
@@ -48,10 +86,10 @@ class MetaGradient:
     grads: Params
     state: State
     objective: Tensor
-    logs: dict[str, Tensor] = field(default_factory=dict)
+    log: TruncationLog
 
 
-class MetaGradientEstimator(Component):
+class MetaGradientEstimator(Component[ConfigT]):
     """Computes the meta-gradient of one truncation."""
 
     kind: ClassVar[str] = "estimator"
@@ -68,4 +106,8 @@ class MetaGradientEstimator(Component):
         state: State,
         generator: torch.Generator,
     ) -> MetaGradient:
-        """Run the truncation(s) this estimator needs and return the meta-gradient."""
+        """Run the truncation(s) this estimator needs and return the meta-gradient.
+
+        ``generator`` is seeded from the truncation's address in the run (trajectory and
+        truncation index), so the same truncation draws the same noise when it is redone.
+        """

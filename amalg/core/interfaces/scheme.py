@@ -1,44 +1,31 @@
 """Amalgamation scheme: how teachers enter the meta-objective of one truncation.
 
 Huang et al., "Optimizer Amalgamation", ICLR 2022, Section 3. The unroll engine walks the
-student and every imitation target side by side and hands the scheme, per step ``t`` of a
+student and every teacher side by side and hands the scheme, per step ``t`` of a
 truncation,
 
 - the meta-loss terms ``log(f(theta_t) + eps) - log(f(theta_start) + eps)``, and
 - the imitation distances ``d[t, k] = log(mean((theta_P - theta_Tk)^2) / 2 + eps)``
-  for each target ``k``.
+  for each teacher ``k``.
 
-The scheme reduces the distances over targets (mean: eq. 2, min-max: eq. 3) and returns
-``mean_t(meta) + alpha * mean_t(reduce_k d[t, k])``. A scheme whose targets are not the
-teachers themselves (optimal choice, eq. 4: a choice policy trained over the pool first)
-overrides :meth:`targets`, which receives a :class:`PolicyTrainer` for that first phase.
+The scheme reduces the distances over teachers (mean: eq. 2, min-max: eq. 3) and returns
+``mean_t(meta) + alpha * mean_t(reduce_k d[t, k])``. Optimal choice (eq. 4) needs no hook
+of its own: its policy is trained by one run, and a second run distills the student from a
+teacher that loads that trained optimizer, as the reference implementation chains them.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar
 
 from torch import Tensor
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 from amalg.core.errors import AmalgError
-from amalg.core.interfaces.teacher import UpdateRule
 
-if TYPE_CHECKING:
-    from amalg.core.interfaces.student import Student
-
-__all__ = ["AmalgamationScheme", "PolicyTrainer", "TeacherCountError", "TruncationLosses"]
-
-
-class PolicyTrainer(Protocol):
-    """Meta-trains ``policy`` (a student mixing the teachers' updates) on the meta-loss
-    alone, over the run's task, and returns it trained: the first phase of optimal choice
-    amalgamation (Huang et al. 2022, Section 3.3)."""
-
-    def __call__(self, policy: Student, teachers: Sequence[UpdateRule]) -> Student: ...
+__all__ = ["AmalgamationScheme", "TeacherCountError", "TruncationLosses"]
 
 
 class TeacherCountError(AmalgError):
@@ -52,12 +39,12 @@ class TruncationLosses:
     meta: Tensor
     """``[steps]`` meta-loss terms of the student's trajectory."""
     distances: Tensor
-    """``[steps, targets]`` imitation distances (``[steps, 0]`` when nothing is imitated)."""
-    targets: tuple[str, ...] = field(default=())
-    """The names of the imitation targets, one per column of ``distances``."""
+    """``[steps, teachers]`` imitation distances (``[steps, 0]`` when nothing is imitated)."""
+    teachers: tuple[str, ...] = field(default=())
+    """The labels of the teachers, one per column of ``distances``."""
 
 
-class AmalgamationScheme(Component):
+class AmalgamationScheme(Component[ConfigT]):
     """Turns the losses of one truncation into the scalar meta-objective."""
 
     kind: ClassVar[str] = "scheme"
@@ -80,19 +67,9 @@ class AmalgamationScheme(Component):
             "give each with --teacher NAME"
         )
 
-    def targets(
-        self, teachers: Sequence[UpdateRule], train_policy: PolicyTrainer
-    ) -> Sequence[UpdateRule]:
-        """The update rules whose trajectories the student imitates (default: the teachers).
-
-        Called once before meta-training; a scheme that distills from something trained over
-        the pool first (optimal choice) trains it here with ``train_policy``.
-        """
-        return teachers
-
     @abstractmethod
     def imitation(self, distances: Tensor) -> Tensor:
-        """Reduce ``[steps, targets]`` distances to ``[steps]`` (zeros when none apply)."""
+        """Reduce ``[steps, teachers]`` distances to ``[steps]`` (zeros when none apply)."""
 
     def objective(self, losses: TruncationLosses, alpha: float) -> Tensor:
         """``mean_t(meta) + alpha * mean_t(imitation(distances))``."""

@@ -17,7 +17,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 
 __all__ = ["Period", "PeriodDecision", "Strategy", "StrategyState"]
 
@@ -55,7 +55,7 @@ class PeriodDecision:
     """The stage ended: reload the stage's best checkpoint before going on."""
 
 
-class Strategy(Component):
+class Strategy(Component[ConfigT]):
     """Decides unroll and truncation lengths, periods, validation and stage changes."""
 
     kind: ClassVar[str] = "strategy"

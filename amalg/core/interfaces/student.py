@@ -14,17 +14,23 @@ from typing import Any, ClassVar
 
 import torch
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 from amalg.core.functional import Params, State
 from amalg.core.interfaces.teacher import UpdateRule
 
 __all__ = ["Student"]
 
 
-class Student(UpdateRule, torch.nn.Module):
+class Student(UpdateRule[ConfigT], torch.nn.Module):
     """A learned optimizer: an update rule and an ``nn.Module`` of meta-parameters."""
 
     kind: ClassVar[str] = "student"
+
+    graph_ratio: ClassVar[float] = 6.0
+    """Bytes of autograd graph one unrolled meta-training step keeps per byte of this
+    student's optimizer state: an estimate, used to refuse before any work a run whose
+    truncations cannot fit in memory. A recurrent student keeps its gates, cells and
+    activations (about 6x its state for RNNProp's LSTM)."""
 
     def __init__(self, config: Any = None, /, **fields: Any) -> None:
         torch.nn.Module.__init__(self)
@@ -48,6 +54,16 @@ class Student(UpdateRule, torch.nn.Module):
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
         return self(grads, state, params, step)
+
+    def training_scale(self, params: Params, generator: torch.Generator) -> Params | None:
+        """A per-coordinate scale ``s`` for one meta-training trajectory, or None (default).
+
+        With a scale, the unroll engine lets the student optimise ``f(s * x)``: it sees
+        gradients ``s * g`` and its update is applied as ``theta -= s * delta`` (random
+        scaling, Lv et al. 2017, a training trick of RNNProp). Never used in validation or
+        evaluation. Draw from ``generator`` only: it is addressed by the trajectory.
+        """
+        return None
 
     def meta_parameters(self) -> Params:
         """phi as a flat ``name -> tensor`` mapping (the module's parameters)."""

@@ -9,6 +9,8 @@ batch of the endless stream that ``seed`` reshuffles each epoch, a pure function
 arguments. An unroll's position is then two integers, so a truncation can be replayed from
 the same start (antithetic ES pairs, adversarial perturbation steps) and the student and
 every teacher see the same batches.
+
+The design calls tasks *optimizees*; ``Optimizee`` is the same contract under that name.
 """
 
 from __future__ import annotations
@@ -22,17 +24,17 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 from amalg.core.functional import Params
 
-__all__ = ["SPLITS", "Batch", "Split", "Task"]
+__all__ = ["SPLITS", "Batch", "Optimizee", "Split", "Task"]
 
 Batch = tuple[Tensor, ...]
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 
 
-class Task(Component):
+class Task(Component[ConfigT]):
     """An optimizee: initial parameters, a loss, a gradient oracle and batches."""
 
     kind: ClassVar[str] = "task"
@@ -95,11 +97,24 @@ class Task(Component):
         """Evaluation metrics of ``params`` on ``batch``; classifiers add ``accuracy``."""
         return {"loss": self.loss(params, batch)}
 
+    def abstract_params(self) -> Params:
+        """The parameters' names, shapes and dtypes as tensors on the ``meta`` device (no
+        memory), so what a run will allocate is known before it allocates anything.
+
+        The default draws real parameters once; a task whose size is set by its config
+        overrides this so that an oversized config is caught without allocating it.
+        """
+        params = self.init_params(torch.Generator().manual_seed(0))
+        return {key: torch.empty_like(value, device="meta") for key, value in params.items()}
+
     @cached_property
     def parameter_count(self) -> int:
         """The number of scalar parameters of the model."""
-        params = self.init_params(torch.Generator().manual_seed(0))
-        return sum(value.numel() for value in params.values())
+        return sum(value.numel() for value in self.abstract_params().values())
 
     def details(self) -> dict[str, Any]:
         return {"parameters": self.parameter_count}
+
+
+Optimizee = Task
+"""The design's word for a task: the same contract."""

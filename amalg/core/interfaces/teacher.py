@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Self
 import torch
 from torch import Tensor
 
-from amalg.core.component import Component
+from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.functional import Params, State
 
@@ -36,7 +36,7 @@ TensorUpdate = tuple[Tensor, Slots]
 """One tensor's update ``delta`` and its new slots."""
 
 
-class UpdateRule(Component):
+class UpdateRule(Component[ConfigT]):
     """The shape shared by teachers and students: ``init`` and ``update``."""
 
     @abstractmethod
@@ -54,7 +54,7 @@ class UpdateRule(Component):
         return {key: value - delta[key] for key, value in params.items()}
 
 
-class Teacher(UpdateRule):
+class Teacher(UpdateRule[ConfigT]):
     """An analytical optimizer used as a teacher (and as a baseline)."""
 
     kind: ClassVar[str] = "teacher"
@@ -111,7 +111,7 @@ class Teacher(UpdateRule):
         return clone
 
 
-class ElementwiseTeacher(Teacher):
+class ElementwiseTeacher(Teacher[ConfigT]):
     """A teacher whose rule acts on each tensor on its own with per-tensor state slots.
 
     Subclasses list their state slots (``slots = ("m", "v")``: each slot holds one tensor per

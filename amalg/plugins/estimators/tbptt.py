@@ -15,7 +15,7 @@ class TruncatedBackpropConfig(ComponentConfig):
     pass
 
 
-class TruncatedBackprop(MetaGradientEstimator):
+class TruncatedBackprop(MetaGradientEstimator[TruncatedBackpropConfig]):
     """Truncated backpropagation: the exact gradient of one truncation's objective.
 
     Huang et al. 2022, Appendix A, Algorithm 1: the trajectory is cut into truncations; each
@@ -26,7 +26,6 @@ class TruncatedBackprop(MetaGradientEstimator):
     """
 
     name: ClassVar[str] = "tbptt"
-    config_class = TruncatedBackpropConfig
 
     def init(self, phi: Params, start: Any, generator: torch.Generator) -> State:
         return {"unroll": start}
@@ -45,5 +44,5 @@ class TruncatedBackprop(MetaGradientEstimator):
             grads=meta_grads,
             state={"unroll": result.end},
             objective=result.objective.detach(),
-            logs=result.logs,
+            log=result.log,
         )

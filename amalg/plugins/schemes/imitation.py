@@ -14,7 +14,7 @@ class ImitationConfig(ComponentConfig):
     pass
 
 
-class Imitation(AmalgamationScheme):
+class Imitation(AmalgamationScheme[ImitationConfig]):
     """Imitation of exactly one teacher: meta-loss + alpha * mean_t d(student, teacher).
 
     Huang et al. 2022, eq. 1 (after Chen et al. 2020's imitation learning): the distance at
@@ -22,7 +22,6 @@ class Imitation(AmalgamationScheme):
     """
 
     name: ClassVar[str] = "imitation"
-    config_class = ImitationConfig
     min_teachers: ClassVar[int] = 1
     max_teachers: ClassVar[int | None] = 1
 

@@ -14,14 +14,13 @@ class MeanConfig(ComponentConfig):
     pass
 
 
-class Mean(AmalgamationScheme):
+class Mean(AmalgamationScheme[MeanConfig]):
     """Mean amalgamation: the imitation distances averaged over the teachers.
 
     Huang et al. 2022, eq. 2: meta-loss + alpha * mean_t (1/|T|) sum_k d(student, teacher k).
     """
 
     name: ClassVar[str] = "mean"
-    config_class = MeanConfig
     min_teachers: ClassVar[int] = 1
 
     def imitation(self, distances: Tensor) -> Tensor:

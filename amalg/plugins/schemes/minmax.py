@@ -14,7 +14,7 @@ class MinMaxConfig(ComponentConfig):
     pass
 
 
-class MinMax(AmalgamationScheme):
+class MinMax(AmalgamationScheme[MinMaxConfig]):
     """Min-max amalgamation: at each step, the distance to the farthest teacher.
 
     Huang et al. 2022, eq. 3: meta-loss + alpha * mean_t max_k d(student, teacher k), a
@@ -23,7 +23,6 @@ class MinMax(AmalgamationScheme):
     """
 
     name: ClassVar[str] = "minmax"
-    config_class = MinMaxConfig
     min_teachers: ClassVar[int] = 1
 
     def imitation(self, distances: Tensor) -> Tensor:

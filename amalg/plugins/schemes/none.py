@@ -14,7 +14,7 @@ class NoImitationConfig(ComponentConfig):
     pass
 
 
-class NoImitation(AmalgamationScheme):
+class NoImitation(AmalgamationScheme[NoImitationConfig]):
     """No teachers: the meta-loss alone, i.e. the plain RNNProp baseline.
 
     Huang et al. 2022, Section 5 ("RNNProp" baseline): the objective of a truncation is the
@@ -22,7 +22,6 @@ class NoImitation(AmalgamationScheme):
     """
 
     name: ClassVar[str] = "none"
-    config_class = NoImitationConfig
     max_teachers: ClassVar[int | None] = 0
 
     def imitation(self, distances: Tensor) -> Tensor:

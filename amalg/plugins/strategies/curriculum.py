@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from amalg.core.config import ComponentConfig
+from amalg.core.config import MAX_COUNT, MAX_STEPS, ComponentConfig
 from amalg.core.interfaces import Period, PeriodDecision, Strategy, StrategyState
 
 
 class CurriculumConfig(ComponentConfig):
-    unrolls: list[int] = Field(
-        [100, 200, 500], min_length=1, description="Steps per trajectory, one per stage."
+    unrolls: list[Annotated[int, Field(le=MAX_STEPS)]] = Field(
+        [100, 200, 500],
+        min_length=1,
+        max_length=100,
+        description="Steps per trajectory, one per stage.",
     )
     alphas: list[float] = Field(
-        [0.2, 0.1, 0.05], min_length=1, description="Imitation weight per stage."
+        [0.2, 0.1, 0.05], min_length=1, max_length=100, description="Imitation weight per stage."
     )
-    truncation: int = Field(100, ge=1, description="Steps per truncation; divides each unroll.")
-    trajectories: int = Field(5, ge=1, description="Trajectories per period.")
-    min_periods: int = Field(2, ge=1, description="Periods every stage runs at least.")
+    truncation: int = Field(
+        100, ge=1, le=MAX_STEPS, description="Steps per truncation; divides each unroll."
+    )
+    trajectories: int = Field(5, ge=1, le=MAX_COUNT, description="Trajectories per period.")
+    min_periods: int = Field(
+        2, ge=1, le=MAX_COUNT, description="Periods every stage runs at least."
+    )
     patience: int = Field(
-        2, ge=1, description="A stage ends after this many periods without a new best."
+        2,
+        ge=1,
+        le=MAX_COUNT,
+        description="A stage ends after this many periods without a new best.",
     )
-    max_periods: int = Field(6, ge=1, description="Periods a stage runs at most.")
+    max_periods: int = Field(6, ge=1, le=MAX_COUNT, description="Periods a stage runs at most.")
     validation_trajectories: int = Field(
-        3, ge=1, description="Fixed-seed trajectories each validation averages."
+        3, ge=1, le=MAX_COUNT, description="Fixed-seed trajectories each validation averages."
     )
+
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {
+            "unrolls": [20, 40],
+            "alphas": [0.2, 0.1],
+            "truncation": 10,
+            "trajectories": 2,
+            "min_periods": 1,
+            "patience": 1,
+            "max_periods": 2,
+            "validation_trajectories": 1,
+        }
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -46,7 +69,7 @@ class CurriculumConfig(ComponentConfig):
         return self
 
 
-class Curriculum(Strategy):
+class Curriculum(Strategy[CurriculumConfig]):
     """Curriculum: stages of growing unroll length, each validated at the next stage's length.
 
     Huang et al. 2022, Appendix C.3, and the reference implementation: truncations of 100
@@ -61,7 +84,6 @@ class Curriculum(Strategy):
     """
 
     name: ClassVar[str] = "curriculum"
-    config_class = CurriculumConfig
 
     def start(self) -> StrategyState:
         return {"stage": 0, "period": 0, "best": None, "since_best": 0}

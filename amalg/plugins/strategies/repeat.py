@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from amalg.core.config import ComponentConfig
+from amalg.core.config import MAX_COUNT, MAX_STEPS, ComponentConfig
 from amalg.core.interfaces import Period, PeriodDecision, Strategy, StrategyState
 
 
 class RepeatConfig(ComponentConfig):
-    periods: int = Field(5, ge=1, description="Periods to run.")
-    unroll: int = Field(100, ge=1, description="Steps per trajectory.")
-    truncation: int = Field(100, ge=1, description="Steps per truncation; divides unroll.")
-    trajectories: int = Field(10, ge=1, description="Trajectories per period.")
-    alpha: float = Field(0.1, ge=0, description="Imitation weight.")
-    validation_unroll: int = Field(1000, ge=1, description="Steps per validation trajectory.")
-    validation_trajectories: int = Field(
-        2, ge=1, description="Fixed-seed trajectories each validation averages."
+    periods: int = Field(5, ge=1, le=MAX_COUNT, description="Periods to run.")
+    unroll: int = Field(100, ge=1, le=MAX_STEPS, description="Steps per trajectory.")
+    truncation: int = Field(
+        100, ge=1, le=MAX_STEPS, description="Steps per truncation; divides unroll."
     )
+    trajectories: int = Field(10, ge=1, le=MAX_COUNT, description="Trajectories per period.")
+    alpha: float = Field(0.1, ge=0, description="Imitation weight.")
+    validation_unroll: int = Field(
+        1000, ge=1, le=MAX_STEPS, description="Steps per validation trajectory."
+    )
+    validation_trajectories: int = Field(
+        2, ge=1, le=MAX_COUNT, description="Fixed-seed trajectories each validation averages."
+    )
+
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {
+            "periods": 2,
+            "unroll": 20,
+            "truncation": 10,
+            "trajectories": 2,
+            "validation_unroll": 40,
+        }
 
     @model_validator(mode="after")
     def _whole_truncations(self) -> Self:
@@ -30,7 +44,7 @@ class RepeatConfig(ComponentConfig):
         return self
 
 
-class Repeat(Strategy):
+class Repeat(Strategy[RepeatConfig]):
     """Repeat: a fixed number of periods at one unroll length; the best is reloaded at the end.
 
     Every period is validated; after the last, the best period's student is reloaded.
@@ -40,7 +54,6 @@ class Repeat(Strategy):
     """
 
     name: ClassVar[str] = "repeat"
-    config_class = RepeatConfig
 
     def start(self) -> StrategyState:
         return {"period": 0, "best": None}

@@ -15,17 +15,24 @@ from amalg.core.interfaces import Student
 
 
 class RNNPropConfig(ComponentConfig):
-    hidden: int = Field(20, ge=1, description="LSTM units per layer.")
-    layers: int = Field(2, ge=1, description="Stacked LSTM layers.")
+    hidden: int = Field(20, ge=1, le=1024, description="LSTM units per layer.")
+    layers: int = Field(2, ge=1, le=8, description="Stacked LSTM layers.")
     beta1: FirstMomentDecay = 0.9
     beta2: SecondMomentDecay = 0.999
     eps: Epsilon = 1e-10
     output_scale: float = Field(
         0.1, gt=0, description="The update is output_scale * tanh(dense(h)): its largest step."
     )
+    random_scaling: float = Field(
+        3.0,
+        ge=0,
+        le=20,
+        description="Meta-training only: coordinates scaled by exp(U(-r, r)) per trajectory; "
+        "0: off.",
+    )
 
 
-class RNNProp(Student):
+class RNNProp(Student[RNNPropConfig]):
     """RNNProp: a coordinate-wise 2-layer LSTM fed Adam- and RMSProp-like inputs.
 
     Lv et al. 2017; Huang et al. 2022, Appendix C.1.1. For every coordinate, with m and v the
@@ -36,10 +43,13 @@ class RNNProp(Student):
     meta-parameters. The moments and every coordinate's hidden and cell states are the
     optimizer state, held flat over all coordinates (parameters in key order) so each step
     is one batched matrix product per layer.
+
+    Random scaling (Lv et al. 2017, Section 3.2), meta-training only: each trajectory, the
+    student optimises f(s * x) with s = exp(U(-r, r)) per coordinate, r = ``random_scaling``
+    (3 in the reference), so it cannot rely on the scale of the parameters and gradients.
     """
 
     name: ClassVar[str] = "rnnprop"
-    config_class = RNNPropConfig
 
     def __init__(self, config: object = None, /, **fields: object) -> None:
         super().__init__(config, **fields)
@@ -68,6 +78,15 @@ class RNNProp(Student):
                 bias[hidden : 2 * hidden] = 1.0
             _glorot(self.dense_kernel, generator)
             self.dense_bias.zero_()
+
+    def training_scale(self, params: Params, generator: torch.Generator) -> Params | None:
+        r = self.config.random_scaling
+        if r == 0:
+            return None
+        return {
+            key: torch.exp((torch.rand(value.shape, generator=generator) * 2 - 1) * r).to(value)
+            for key, value in params.items()
+        }
 
     def init(self, params: Params) -> State:
         size = sum(value.numel() for value in params.values())

@@ -7,11 +7,11 @@ from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
@@ -27,14 +27,24 @@ _PERMUTATIONS_KEPT = 64
 
 
 class ImageTaskConfig(ComponentConfig):
-    batch_size: int = Field(128, ge=1, description="Examples per training batch.")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Examples per training batch.")
     data_dir: str | None = Field(
         None,
         description=f"Dataset folder; default ${data.DATA_DIR_ENV}, else ~/tensorflow_datasets.",
     )
 
+    @field_validator("data_dir")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("is empty: give a folder, or leave it unset for the default")
+        return value
 
-class ImageTask(Task):
+
+ImageConfigT = TypeVar("ImageConfigT", bound=ImageTaskConfig)
+
+
+class ImageTask(Task[ImageConfigT]):
     """A network trained on an image dataset held in memory.
 
     ``batch_at(split, seed, index)``: the epoch is ``index // batches_per_epoch``; each epoch
@@ -70,6 +80,9 @@ class ImageTask(Task):
 
     def init_params(self, generator: torch.Generator) -> Params:
         return models.glorot_init(self.model, generator)
+
+    def abstract_params(self) -> Params:
+        return {name: torch.empty_like(meta) for name, meta in self.model.named_parameters()}
 
     def split(self, split: Split) -> data.ImageData:
         """The whole split in memory (loaded on first use)."""
@@ -133,7 +146,7 @@ class ImageTask(Task):
         return facts
 
 
-class ImageClassifierTask(ImageTask):
+class ImageClassifierTask(ImageTask[ImageConfigT]):
     """Cross-entropy classification; ``metrics`` adds accuracy."""
 
     def loss(self, params: Params, batch: Batch) -> Tensor:

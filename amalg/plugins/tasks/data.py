@@ -18,6 +18,8 @@ import functools
 import io
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,29 +127,54 @@ def spec(name: str) -> DatasetSpec:
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Where datasets live: ``override``, else ``$AMALG_DATA_DIR``, else tfds' default
-    (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``)."""
+    (``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``).
+
+    Raises :class:`DatasetError` when the setting in force names something that is not a
+    folder (a file, or a path through a file): one line naming the setting."""
     if override is not None:
-        return Path(override).expanduser()
+        if not str(override).strip():
+            raise DatasetError("the data folder setting is empty; give a folder or leave it unset")
+        return _folder(Path(override).expanduser(), "the data folder setting")
     for variable in (DATA_DIR_ENV, "TFDS_DATA_DIR"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    return Path("~/tensorflow_datasets").expanduser()
+        if os.environ.get(variable, "").strip():
+            return _folder(Path(os.environ[variable]).expanduser(), f"${variable}")
+    return _folder(Path("~/tensorflow_datasets").expanduser(), "the default data folder")
+
+
+def _folder(where: Path, setting: str) -> Path:
+    """``where``, unless it (or the nearest part of it that exists) is not a folder."""
+    existing = where
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        what = "is a file" if existing == where else f"goes through the file {existing}"
+        raise DatasetError(
+            f"{setting} names {where}, which {what}, not a folder; point it at a folder"
+        )
+    return where
 
 
 @contextlib.contextmanager
 def _quiet_tfds() -> Iterator[Any]:
-    """tensorflow-datasets without its progress bars, absl warnings and banner lines: reading
-    a prepared dataset or preparing digits is quick, and amalg reports its own progress."""
+    """tensorflow-datasets without its progress bars, absl warnings, banner lines and
+    litter: reading a prepared dataset or preparing digits is quick, and amalg reports its
+    own progress. Each builder lookup makes an empty ``tmp*tfds`` folder in the temp dir for
+    a download it never does; here those go to a scratch folder removed afterwards."""
     import tensorflow_datasets as tfds
 
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     tfds.display_progress_bar(False)
+    scratch = tempfile.mkdtemp(prefix="amalg-tfds-")
+    previous_tempdir = tempfile.tempdir
+    tempfile.tempdir = scratch
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield tfds
     finally:
+        tempfile.tempdir = previous_tempdir
+        shutil.rmtree(scratch, ignore_errors=True)
         tfds.display_progress_bar(True)
         absl_logger.setLevel(level)
 
@@ -159,7 +186,9 @@ def _offline_builder(dataset: DatasetSpec, where: Path) -> Any:
     assert dataset.offline_builder is not None
     module, _, cls = dataset.offline_builder.partition(":")
     builder = getattr(importlib.import_module(module), cls)(data_dir=str(where))
-    if not builder.is_prepared():
+    if builder.is_prepared():
+        return builder
+    try:
         # Several processes (distributed ranks, parallel runs) may start at once: one
         # prepares, the others wait and then find it prepared.
         where.mkdir(parents=True, exist_ok=True)
@@ -168,6 +197,11 @@ def _offline_builder(dataset: DatasetSpec, where: Path) -> Any:
             builder = getattr(importlib.import_module(module), cls)(data_dir=str(where))
             if not builder.is_prepared():
                 builder.download_and_prepare(file_format="array_record")
+    except OSError as error:
+        raise DatasetError(
+            f"cannot prepare {dataset.name!r} in {where}: {error.strerror or error}; set "
+            f"{DATA_DIR_ENV} to a folder amalg can write"
+        ) from None
     return builder
 
 

@@ -40,7 +40,7 @@ class CifarConvConfig(ImageTaskConfig):
     )
 
 
-class CifarConv(ImageClassifierTask):
+class CifarConv(ImageClassifierTask[CifarConvConfig]):
     """A 3-layer ConvNet on CIFAR-10 (32, 64, 64 channels), 56,970 parameters.
 
     Metz et al. 2022, Appendix B.2: 3x3 convolutions, the first with stride 2, SAME padding,
@@ -50,7 +50,6 @@ class CifarConv(ImageClassifierTask):
 
     name: ClassVar[str] = "cifar_conv"
     dataset: ClassVar[str] = "cifar10"
-    config_class = CifarConvConfig
 
     def network(self) -> nn.Module:
         return models.cifar_convnet()
@@ -63,10 +62,10 @@ class CifarConv(ImageClassifierTask):
 
 
 class CifarAutoencoderConfig(ImageTaskConfig):
-    batch_size: int = Field(256, ge=1, description="Examples per training batch.")
+    batch_size: int = Field(256, ge=1, le=65_536, description="Examples per training batch.")
 
 
-class CifarAutoencoder(ImageTask):
+class CifarAutoencoder(ImageTask[CifarAutoencoderConfig]):
     """An MLP autoencoder of CIFAR-10 (128-32-128 ReLU), mean squared error, 797,984 parameters.
 
     Metz et al. 2022, Appendix E.1: 3072 -> 128 -> 32 -> 128 -> 3072; the reconstruction is
@@ -76,7 +75,6 @@ class CifarAutoencoder(ImageTask):
 
     name: ClassVar[str] = "cifar_ae"
     dataset: ClassVar[str] = "cifar10"
-    config_class = CifarAutoencoderConfig
 
     def network(self) -> nn.Module:
         return models.mlp(3 * 32 * 32, (128, 32, 128), 3 * 32 * 32, nn.ReLU)

@@ -26,7 +26,7 @@ class MNISTDPConfig(ImageTaskConfig):
     )
 
 
-class MNISTDP(PaperCNN):
+class MNISTDP(PaperCNN[MNISTDPConfig]):
     """The train CNN trained with DP-SGD: per-example clipping to norm 1.0, noise 1.1.
 
     Abadi et al. 2016, as in Huang et al. 2022, Appendix B.3. The gradient oracle computes
@@ -40,7 +40,6 @@ class MNISTDP(PaperCNN):
     name: ClassVar[str] = "mnist_dp"
     table_1_parameters: ClassVar[int | None] = 18122
     dataset: ClassVar[str] = "mnist"
-    config_class = MNISTDPConfig
 
     @property
     def dataset_name(self) -> str:

@@ -13,12 +13,12 @@ from pydantic import Field
 from torch import nn
 
 from amalg.plugins.tasks import models
-from amalg.plugins.tasks.base import ImageClassifierTask, ImageTaskConfig
+from amalg.plugins.tasks.base import ImageClassifierTask, ImageConfigT, ImageTaskConfig
 
 __all__ = ["FMNIST", "MLP", "SVHN", "Cifar", "Deeper", "SmallBatch", "Train", "Wider"]
 
 
-class PaperCNN(ImageClassifierTask):
+class PaperCNN(ImageClassifierTask[ImageConfigT]):
     """The 2-layer CNN of Table 2a (or 2b, twice as wide) on the task's dataset."""
 
     widths: ClassVar[tuple[int, int]] = (16, 32)
@@ -78,16 +78,15 @@ class Cifar(PaperCNN):
 
 
 class SmallBatchConfig(ImageTaskConfig):
-    batch_size: int = Field(32, ge=1, description="Examples per training batch.")
+    batch_size: int = Field(32, ge=1, le=65_536, description="Examples per training batch.")
 
 
-class SmallBatch(PaperCNN):
+class SmallBatch(PaperCNN[SmallBatchConfig]):
     """The train CNN on MNIST at batch size 32, 18,122 parameters (Huang et al. 2022, B.3)."""
 
     name: ClassVar[str] = "small_batch"
     table_1_parameters: ClassVar[int | None] = 18122
     dataset: ClassVar[str] = "mnist"
-    config_class = SmallBatchConfig
 
 
 class Deeper(ImageClassifierTask):

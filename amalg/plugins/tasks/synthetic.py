@@ -12,6 +12,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from amalg.core.component import ConfigT
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params
 from amalg.core.interfaces.task import Batch, Split, Task
@@ -19,7 +20,7 @@ from amalg.core.interfaces.task import Batch, Split, Task
 __all__ = ["Quadratic", "Rastrigin"]
 
 
-class SyntheticTask(Task):
+class SyntheticTask(Task[ConfigT]):
     """A deterministic function of the parameters; batches are empty tuples."""
 
     def batch_at(self, split: Split, seed: int, index: int) -> Batch:
@@ -33,7 +34,8 @@ class SyntheticTask(Task):
 
 
 class QuadraticConfig(ComponentConfig):
-    dimension: int = Field(20, ge=1, description="Number of parameters n.")
+    # A is a dense n x n matrix: 4096 keeps it within 128 MiB.
+    dimension: int = Field(20, ge=1, le=4096, description="Number of parameters n.")
     condition_number: float = Field(
         10.0, ge=1, description="Ratio of A's largest to smallest eigenvalue."
     )
@@ -43,7 +45,7 @@ class QuadraticConfig(ComponentConfig):
     )
 
 
-class Quadratic(SyntheticTask):
+class Quadratic(SyntheticTask[QuadraticConfig]):
     """A random convex quadratic f(x) = 0.5 (x - x*)^T A (x - x*), minimum 0 at x*.
 
     A = Q diag(lambda) Q^T with Q a random rotation and eigenvalues lambda spaced
@@ -52,7 +54,6 @@ class Quadratic(SyntheticTask):
     """
 
     name: ClassVar[str] = "quadratic"
-    config_class = QuadraticConfig
 
     @cached_property
     def _problem(self) -> tuple[Tensor, Tensor]:
@@ -76,6 +77,10 @@ class Quadratic(SyntheticTask):
         dtype = getattr(torch, self.config.dtype)
         return {"x": torch.randn(self.config.dimension, generator=generator, dtype=dtype)}
 
+    def abstract_params(self) -> Params:
+        dtype = getattr(torch, self.config.dtype)
+        return {"x": torch.empty(self.config.dimension, dtype=dtype, device="meta")}
+
     def loss(self, params: Params, batch: Batch) -> Tensor:
         matrix, minimum = self._problem
         diff = params["x"] - minimum.to(params["x"])
@@ -83,18 +88,17 @@ class Quadratic(SyntheticTask):
 
 
 class RastriginConfig(ComponentConfig):
-    dimension: int = Field(10, ge=1, description="Number of parameters n.")
+    dimension: int = Field(10, ge=1, le=100_000_000, description="Number of parameters n.")
     amplitude: float = Field(10.0, gt=0, description="A: depth of the cosine ripples.")
 
 
-class Rastrigin(SyntheticTask):
+class Rastrigin(SyntheticTask[RastriginConfig]):
     """The Rastrigin function f(x) = A n + sum_i (x_i^2 - A cos(2 pi x_i)), minimum 0 at 0.
 
     Rastrigin 1974; highly multimodal. The initial x is uniform on [-5.12, 5.12]^n.
     """
 
     name: ClassVar[str] = "rastrigin"
-    config_class = RastriginConfig
 
     @property
     def minimum(self) -> tuple[Params, float]:
@@ -103,6 +107,9 @@ class Rastrigin(SyntheticTask):
 
     def init_params(self, generator: torch.Generator) -> Params:
         return {"x": (torch.rand(self.config.dimension, generator=generator) * 2 - 1) * 5.12}
+
+    def abstract_params(self) -> Params:
+        return {"x": torch.empty(self.config.dimension, device="meta")}
 
     def loss(self, params: Params, batch: Batch) -> Tensor:
         x = params["x"]

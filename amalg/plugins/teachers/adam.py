@@ -15,7 +15,7 @@ class AdamConfig(MomentsConfig):
     pass
 
 
-class Adam(ElementwiseTeacher):
+class Adam(ElementwiseTeacher[AdamConfig]):
     """Adam: delta = lr * m_hat / (sqrt(v_hat) + eps).
 
     Kingma & Ba 2015; Huang et al. 2022, Table 3 ("Adam: m-hat / sqrt(v-hat)"). m and v are
@@ -24,7 +24,6 @@ class Adam(ElementwiseTeacher):
     """
 
     name: ClassVar[str] = "adam"
-    config_class = AdamConfig
     slots = ("m", "v")
 
     def rule(

@@ -20,7 +20,7 @@ class MomentumConfig(ComponentConfig):
     )
 
 
-class Momentum(ElementwiseTeacher):
+class Momentum(ElementwiseTeacher[MomentumConfig]):
     """Momentum: delta = lr * m_hat, with m = beta * m + (1 - beta) * g.
 
     Huang et al. 2022, Table 3 ("Momentum: m-hat"). m_hat = m / (1 - beta^(t+1)) with the step t
@@ -28,7 +28,6 @@ class Momentum(ElementwiseTeacher):
     """
 
     name: ClassVar[str] = "momentum"
-    config_class = MomentumConfig
     slots = ("m",)
 
     def rule(

@@ -61,7 +61,7 @@ class NAdamWConfig(ComponentConfig):
         return self
 
 
-class NAdamW(ElementwiseTeacher):
+class NAdamW(ElementwiseTeacher[NAdamWConfig]):
     """NAdamW: Nesterov Adam with AdamW-style and L2 weight decay over a cosine schedule.
 
     Metz et al. 2022, Appendix F (after Metz et al. 2020). With gradient g of
@@ -83,7 +83,6 @@ class NAdamW(ElementwiseTeacher):
     """
 
     name: ClassVar[str] = "nadamw"
-    config_class = NAdamWConfig
     slots = ("m", "v")
     # The schedule fields are read as plain numbers; the rest may be tensors.
     differentiable: ClassVar[tuple[str, ...]] = (
@@ -98,7 +97,6 @@ class NAdamW(ElementwiseTeacher):
     def schedule(self, step: int) -> float:
         """The multiplier of lr at ``step`` (1 without a horizon)."""
         config = self.config
-        assert isinstance(config, NAdamWConfig)
         if config.horizon is None:
             return 1.0
         horizon = float(config.horizon)

@@ -28,7 +28,7 @@ class RMSPropConfig(ComponentConfig):
     )
 
 
-class RMSProp(ElementwiseTeacher):
+class RMSProp(ElementwiseTeacher[RMSPropConfig]):
     """RMSProp: delta = lr * g / sqrt(v_hat + eps), with v = beta2 * v + (1 - beta2) * g^2.
 
     Huang et al. 2022, Table 3 ("RMSProp: g / sqrt(v-hat)"); eps sits inside the square root as in
@@ -38,7 +38,6 @@ class RMSProp(ElementwiseTeacher):
     """
 
     name: ClassVar[str] = "rmsprop"
-    config_class = RMSPropConfig
     slots = ("v",)
 
     def rule(

@@ -14,14 +14,13 @@ class SGDConfig(ComponentConfig):
     lr: LearningRate = 0.2
 
 
-class SGD(ElementwiseTeacher):
+class SGD(ElementwiseTeacher[SGDConfig]):
     """Stochastic gradient descent: delta = lr * g.
 
     Huang et al. 2022, Table 3 ("SGD: g"); default learning rate from the reference presets.
     """
 
     name: ClassVar[str] = "sgd"
-    config_class = SGDConfig
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper

@@ -8,13 +8,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from amalg.core.component import ConfigT
 from amalg.core.config import LearningRate
 from amalg.core.functional import safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, moments
 
 
-class SignAgreementTeacher(ElementwiseTeacher):
+class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
     """Shared rule: delta = lr * scale(a) * g with the soft sign agreement
 
     a = tanh(m_hat / (sqrt(v_hat) + eps)) * tanh(g / (sqrt(v_hat) + eps)),
@@ -43,7 +44,7 @@ class AddSignConfig(MomentsConfig):
     lr: LearningRate = 0.1
 
 
-class AddSign(SignAgreementTeacher):
+class AddSign(SignAgreementTeacher[AddSignConfig]):
     """AddSign: delta = lr * (1 + tanh(m_hat/sqrt(v_hat)) * tanh(g/sqrt(v_hat))) * g.
 
     Bello et al. 2017 (g * (1 + sign(m) sign(g))), with the soft sign of Huang et al. 2022, eq. 8
@@ -51,7 +52,6 @@ class AddSign(SignAgreementTeacher):
     """
 
     name: ClassVar[str] = "addsign"
-    config_class = AddSignConfig
 
     @staticmethod
     def scale(agreement: Tensor) -> Tensor:
@@ -62,7 +62,7 @@ class PowerSignConfig(MomentsConfig):
     lr: LearningRate = 0.1
 
 
-class PowerSign(SignAgreementTeacher):
+class PowerSign(SignAgreementTeacher[PowerSignConfig]):
     """PowerSign: delta = lr * exp(tanh(m_hat/sqrt(v_hat)) * tanh(g/sqrt(v_hat))) * g.
 
     Bello et al. 2017 (g * exp(sign(m) sign(g))), with the soft sign of Huang et al. 2022, eq. 8
@@ -70,7 +70,6 @@ class PowerSign(SignAgreementTeacher):
     """
 
     name: ClassVar[str] = "powersign"
-    config_class = PowerSignConfig
 
     @staticmethod
     def scale(agreement: Tensor) -> Tensor:

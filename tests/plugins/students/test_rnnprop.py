@@ -6,8 +6,7 @@ import torch
 
 import amalg
 from amalg.core.functional import tree_leaves
-
-from ..teachers.problems import random_params
+from amalg.testing.problems import random_params
 
 
 def test_rnnprop_has_5141_meta_parameters():

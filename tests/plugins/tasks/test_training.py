@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import amalg
-from amalg.core.evaluation import validation_metrics
+from amalg.core.analysis.evaluation import validation_metrics
 
 
 def train_with_adam(task_name: str, steps: int = 300):

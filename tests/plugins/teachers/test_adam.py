@@ -4,8 +4,7 @@ import pytest
 import torch
 
 import amalg
-
-from .problems import mlp, torch_optim_unroll, unroll
+from amalg.testing.problems import mlp, torch_optim_unroll, unroll
 
 
 @pytest.mark.parametrize(

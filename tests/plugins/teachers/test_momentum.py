@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import amalg
-
-from .problems import numpy_quadratic, teacher_trajectory
+from amalg.testing.problems import numpy_quadratic, teacher_trajectory
 
 
 @pytest.mark.parametrize("bias_correction", [True, False])

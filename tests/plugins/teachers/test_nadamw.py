@@ -5,8 +5,7 @@ import pytest
 
 import amalg
 from amalg.core.errors import ConfigError
-
-from .problems import numpy_quadratic, teacher_trajectory
+from amalg.testing.problems import numpy_quadratic, teacher_trajectory
 
 STEPS = 60
 

@@ -4,8 +4,13 @@ import numpy as np
 import torch
 
 import amalg
-
-from .problems import mlp, numpy_quadratic, teacher_trajectory, torch_optim_unroll, unroll
+from amalg.testing.problems import (
+    mlp,
+    numpy_quadratic,
+    teacher_trajectory,
+    torch_optim_unroll,
+    unroll,
+)
 
 
 def test_rmsprop_without_bias_correction_reproduces_torch_optim_rmsprop_over_100_steps():

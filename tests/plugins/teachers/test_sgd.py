@@ -3,8 +3,7 @@
 import torch
 
 import amalg
-
-from .problems import mlp, torch_optim_unroll, unroll
+from amalg.testing.problems import mlp, torch_optim_unroll, unroll
 
 
 def test_sgd_reproduces_torch_optim_sgd_over_100_steps():

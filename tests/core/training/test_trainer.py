@@ -1,4 +1,4 @@
-"""The trainer keeps NaN away from phi and counts what it discarded."""
+"""The trainer keeps NaN away from phi, counts what it discarded, reloads a stage's best."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import math
 
 import torch
 
-from amalg.core.experiment import ExperimentFolder
 from amalg.core.interfaces import MetaGradient
-from amalg.core.trainer import Trainer, resolve
+from amalg.core.run_folder import RunFolder
+from amalg.core.training.build import build_run
+from amalg.core.training.run import execute
+from amalg.core.training.trainer import Trainer
 
 TINY = {
     "name": "tiny",
@@ -39,25 +41,30 @@ class PoisonEveryOther:
         self.calls += 1
         if self.calls % 2 == 0:
             poisoned = {k: torch.full_like(v, math.nan) for k, v in estimate.grads.items()}
-            return MetaGradient(poisoned, estimate.state, estimate.objective, estimate.logs)
+            return MetaGradient(poisoned, estimate.state, estimate.objective, estimate.log)
         return estimate
 
 
+def claimed(config, tmp_path) -> RunFolder:
+    folder = RunFolder(tmp_path / "run")
+    folder.claim(config.model_dump(mode="json"), resume=False)
+    return folder
+
+
 def test_non_finite_meta_gradients_are_discarded_and_counted(tmp_path):
-    config, parts = resolve(TINY)
-    parts.estimator = PoisonEveryOther(parts.estimator)
-    folder = ExperimentFolder(tmp_path / "run")
-    folder.write_config(config.model_dump(mode="json"))
+    config, parts = build_run(TINY)
+    parts.by_kind["estimator"]["tbptt"] = PoisonEveryOther(parts.estimator)
+    folder = claimed(config, tmp_path)
     updates = []
     trainer = Trainer(config, parts, folder)
-    original = trainer._meta_step
+    original = trainer.learner.step
 
     def watched(grads):
         updates.append(all(torch.isfinite(g).all() for g in grads.values()))
         return original(grads)
 
-    trainer._meta_step = watched
-    trainer.run()
+    trainer.learner.step = watched
+    trainer.train()
     assert updates and all(updates)  # no NaN was ever applied
     assert all(torch.isfinite(p).all() for p in parts.student.parameters())
     with (folder.path / "summary.csv").open() as file:
@@ -66,11 +73,11 @@ def test_non_finite_meta_gradients_are_discarded_and_counted(tmp_path):
 
 
 def test_a_meta_step_that_would_make_phi_non_finite_is_undone(tmp_path):
-    config, parts = resolve(TINY)
-    trainer = Trainer(config, parts, ExperimentFolder(tmp_path / "run"))
+    config, parts = build_run(TINY)
+    trainer = Trainer(config, parts, RunFolder(tmp_path / "run"))
     before = {k: v.clone() for k, v in parts.student.state_dict().items()}
     huge = {name: torch.full_like(p, math.inf) for name, p in parts.student.named_parameters()}
-    assert trainer._meta_step(huge) is False
+    assert trainer.learner.step(huge) is False
     after = parts.student.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -78,19 +85,29 @@ def test_a_meta_step_that_would_make_phi_non_finite_is_undone(tmp_path):
 def test_a_stage_end_reloads_the_best_period_with_its_meta_optimizer(tmp_path, monkeypatch):
     values = {**TINY, "strategy": {**TINY["strategy"]}}
     values["strategy"]["config"] = {**TINY["strategy"]["config"], "periods": 3, "trajectories": 1}
-    config, parts = resolve(values)
-    folder = ExperimentFolder(tmp_path / "run")
-    folder.write_config(config.model_dump(mode="json"))
+    config, parts = build_run(values)
+    folder = claimed(config, tmp_path)
     trainer = Trainer(config, parts, folder)
     scores = iter([3.0, 1.0, 2.0])  # period 1 is the best; the run ends after period 2
     monkeypatch.setattr(trainer.engine, "validate", lambda phi, seeds, length: next(scores))
-    result = trainer.run()
-    assert result.checkpoint == "stage_0.1"
+    assert trainer.train() == "stage_0.1"
     best = folder.load_checkpoint("stage_0.1")
     now = parts.student.state_dict()
-    assert all(torch.equal(best["phi"][k], now[k]) for k in now)
+    assert all(torch.equal(best.period_end.phi[k], now[k]) for k in now)
     last = folder.load_checkpoint("stage_0.2")
-    assert not all(torch.equal(last["phi"][k], now[k]) for k in now)
-    assert all(torch.equal(last["continue_phi"][k], now[k]) for k in now)
-    step = trainer.meta_optimizer.state_dict()["state"][0]["step"]
-    assert float(step) == float(best["period_meta_optimizer"]["state"][0]["step"])
+    assert not all(torch.equal(last.period_end.phi[k], now[k]) for k in now)
+    assert all(torch.equal(last.current.phi[k], now[k]) for k in now)
+    step = trainer.learner.optimizer.state_dict()["state"][0]["step"]
+    assert float(step) == float(best.period_end.optimizer["state"][0]["step"])
+
+
+def test_a_run_through_the_python_api_writes_its_result(tmp_path):
+    config, parts = build_run(TINY)
+    folder = claimed(config, tmp_path)
+    events = []
+    result = execute(config, parts, folder, on_event=events.append)
+    assert [row.optimizer for row in result.rows] == ["rnnprop", "adam"]
+    assert folder.read_result() == (list(result.rows), result.checkpoint)
+    names = [type(event).__name__ for event in events]
+    assert names[0] == "RunStarted" and names[-1] == "RunFinished"
+    assert {"TrajectoryFinished", "PeriodFinished", "EvaluationStarted"} <= set(names)

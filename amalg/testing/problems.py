@@ -1,4 +1,5 @@
-"""Small deterministic optimisation problems for checking update rules."""
+"""Small deterministic optimisation problems for checking update rules (teachers and
+students alike), shared by the contract suites and usable in a plugin's own tests."""
 
 from __future__ import annotations
 

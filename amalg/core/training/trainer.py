@@ -1,0 +1,187 @@
+"""Meta-training: the strategy's periods of trajectories, the estimator's meta-gradients
+applied by the meta-learner, validation, checkpoints and best reloads.
+
+Everything random is drawn from generators addressed by ``(seed, purpose, counters)``
+(:mod:`amalg.core.seeds`), so the same config and seed give the same numbers, and a run
+resumed from a checkpoint (written at every period's end) continues exactly as if it had
+never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amalg.core.engine import UnrollEngine, is_finite
+from amalg.core.interfaces import Period, TruncationLog
+from amalg.core.run_folder import RunFolder, RunFolderError
+from amalg.core.runconfig import RunSettings
+from amalg.core.seeds import derive_seed, generator_at
+from amalg.core.training.build import Components
+from amalg.core.training.checkpoint import Checkpoint
+from amalg.core.training.events import (
+    EventSink,
+    PeriodFinished,
+    RunStarted,
+    TrajectoryFinished,
+    TruncationDiscarded,
+)
+from amalg.core.training.meta_learner import MetaLearner
+from amalg.core.training.progress import PeriodSummary, Progress, mean_or_nan
+
+__all__ = ["Trainer", "build_engine"]
+
+
+def build_engine(config: RunSettings, components: Components) -> UnrollEngine:
+    """The unroll engine of a run: its task, student, teachers, scheme and perturbation."""
+    return UnrollEngine(
+        components.task,
+        components.student,
+        components.teachers,
+        components.teacher_labels,
+        components.scheme,
+        config.engine,
+        components.perturbation,
+    )
+
+
+@dataclass
+class _PeriodLogs:
+    """What a period's trajectories produced."""
+
+    truncations: list[TruncationLog] = field(default_factory=list)
+    discarded: int = 0
+
+
+class Trainer:
+    """Meta-trains one run's student into its run folder."""
+
+    def __init__(
+        self,
+        config: RunSettings,
+        components: Components,
+        folder: RunFolder,
+        on_event: EventSink = lambda event: None,
+    ) -> None:
+        self.config = config
+        self.parts = components
+        self.folder = folder
+        self.emit = on_event
+        self.engine = build_engine(config, components)
+        self.learner = MetaLearner(components.student, config.meta_optimizer)
+        self.teachers = tuple(components.teacher_labels)
+
+    def train(self, resume: bool = False) -> str:
+        """Run the strategy's periods (from the last checkpoint when ``resume``); the name of
+        the checkpoint the student now holds, the last stage's best."""
+        latest = self.folder.latest_checkpoint() if resume else None
+        progress = self._resume(latest) if latest else self._fresh()
+        self.emit(RunStarted(resumed_from=latest, teachers=self.teachers))
+        strategy = self.parts.strategy
+        while (period := strategy.next_period(progress.strategy)) is not None:
+            progress = self._period(period, progress)
+        final = progress.final_checkpoint()
+        if final is None:
+            raise RunFolderError("the strategy ran no period: nothing was trained")
+        return final
+
+    def _fresh(self) -> Progress:
+        self.learner.reset(generator_at(self.config.seed, "student"))
+        return Progress(strategy=self.parts.strategy.start())
+
+    def _resume(self, name: str) -> Progress:
+        checkpoint = self.folder.load_checkpoint(name)
+        self.learner.load(checkpoint.current, f"checkpoint {self.folder.checkpoint_path(name)}")
+        # A stop after a later period's files but before its checkpoint: back to this one.
+        self.folder.write_summary(checkpoint.progress.periods)
+        return checkpoint.progress
+
+    def _period(self, period: Period, progress: Progress) -> Progress:
+        started = time.perf_counter()
+        logs = _PeriodLogs()
+        for trajectory in range(period.trajectories):
+            self._trajectory(period, progress.trajectories + trajectory, logs)
+            last = logs.truncations[-1] if logs.truncations else None
+            self.emit(
+                TrajectoryFinished(
+                    stage=period.stage,
+                    period=period.period,
+                    trajectory=trajectory + 1,
+                    trajectories=period.trajectories,
+                    unroll=period.unroll,
+                    meta_loss=last.meta_loss if last else float("nan"),
+                    imitation=dict(zip(self.teachers, last.imitation, strict=True)) if last else {},
+                )
+            )
+        seeds = [
+            derive_seed(self.config.seed, "validation", i)
+            for i in range(period.validation_trajectories)
+        ]
+        validation = self.engine.validate(self.learner.phi, seeds, period.validation_unroll)
+        strategy_state, decision = self.parts.strategy.record(progress.strategy, period, validation)
+        imitation = np.asarray([log.imitation for log in logs.truncations], dtype=float)
+        means = imitation.mean(axis=0) if len(imitation) else [float("nan")] * len(self.teachers)
+        summary = PeriodSummary(
+            stage=period.stage,
+            period=period.period,
+            unroll=period.unroll,
+            truncation=period.truncation,
+            trajectories=period.trajectories,
+            alpha=period.alpha,
+            meta_loss=mean_or_nan([log.meta_loss for log in logs.truncations]),
+            imitation={
+                label: float(value) for label, value in zip(self.teachers, means, strict=True)
+            },
+            validation=validation,
+            new_best=decision.new_best,
+            nonfinite=progress.nonfinite + logs.discarded,
+        )
+        ended = self.learner.state()
+        progress = progress.after(summary, strategy_state, period.trajectories)
+        if decision.reload_best:
+            self._reload(progress.best[str(period.stage)], summary.checkpoint)
+        # The checkpoint goes last: it is what a resume continues from, so everything the
+        # period wrote must be on disk before it.
+        self.folder.write_summary(progress.periods)
+        self.folder.write_period_log(
+            summary.checkpoint,
+            [log.meta_loss for log in logs.truncations],
+            imitation,
+            self.teachers,
+        )
+        self.folder.save_checkpoint(
+            summary.checkpoint, Checkpoint(progress, ended, self.learner.state())
+        )
+        self.folder.record_timing(summary.checkpoint, time.perf_counter() - started)
+        self.emit(PeriodFinished(summary=summary, reloaded=decision.reload_best))
+        return progress
+
+    def _trajectory(self, period: Period, counter: int, logs: _PeriodLogs) -> None:
+        """One trajectory of ``period``: its truncations' meta-gradients applied in turn. A
+        non-finite one is discarded with the rest of the trajectory."""
+        seed = self.config.seed
+        start = self.engine.start(derive_seed(seed, "train", counter))
+        estimator = self.parts.estimator
+        state = estimator.init(self.learner.phi, start, generator_at(seed, "estimator", counter))
+        truncation = self.engine.truncation(period.truncation, period.alpha)
+        for index in range(period.unroll // period.truncation):
+            estimate = estimator.estimate(
+                self.learner.phi, truncation, state, generator_at(seed, "estimator", counter, index)
+            )
+            if not (estimate.log.finite and is_finite(estimate.grads)) or not self.learner.step(
+                estimate.grads
+            ):
+                logs.discarded += 1
+                self.emit(TruncationDiscarded(stage=period.stage, period=period.period))
+                return
+            state = estimate.state
+            logs.truncations.append(estimate.log)
+
+    def _reload(self, best: str, current: str) -> None:
+        """Back to the stage's best period: its phi and its meta-optimizer moments."""
+        if best == current:
+            return
+        checkpoint = self.folder.load_checkpoint(best)
+        self.learner.load(checkpoint.period_end, f"checkpoint {self.folder.checkpoint_path(best)}")

@@ -1,0 +1,86 @@
+"""Checks shared by the contract suites of several kinds (configs, functional updates)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+import torch
+
+import amalg
+from amalg.core.errors import ConfigError
+from amalg.core.functional import Params, State, tree_leaves
+from amalg.core.interfaces import UpdateRule
+
+__all__ = [
+    "bad_config_values_are_rejected_naming_the_field",
+    "bad_values",
+    "config_round_trips_through_json",
+    "every_config_field_is_described",
+    "update_mutates_nothing",
+]
+
+
+def bad_values(schema: dict[str, Any]) -> list[object]:
+    """Values the JSON schema of one field forbids: out of bounds, NaN, the wrong type, a
+    boolean for a number."""
+    options = schema.get("anyOf", [schema])
+    types = {option.get("type") for option in options}
+    bad: list[object] = ["not-a-value"] if "string" not in types else []
+    if "enum" in schema or "const" in schema:
+        bad.append("not-an-option")
+    for option in options:
+        if option.get("type") in ("number", "integer"):
+            if "boolean" not in types:
+                bad.append(True)
+            for bound, step in (("minimum", -1), ("maximum", 1)):
+                if bound in option:
+                    bad.append(option[bound] + step)
+            for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+                if bound in option:
+                    bad.append(option[bound])
+            if option["type"] == "number":
+                bad.append(math.nan)
+    return bad
+
+
+def config_round_trips_through_json(kind: str, name: str) -> None:
+    component = amalg.create(kind, name)
+    text = component.config.model_dump_json()
+    assert type(component.config).model_validate_json(text) == component.config
+    assert amalg.create(kind, name, **json.loads(text)).config == component.config
+
+
+def bad_config_values_are_rejected_naming_the_field(kind: str, name: str) -> None:
+    schema = type(amalg.create(kind, name).config).model_json_schema()
+    for field, field_schema in schema.get("properties", {}).items():
+        for value in bad_values(field_schema):
+            with pytest.raises(ConfigError, match=rf"{kind} '{name}': {field}: "):
+                amalg.create(kind, name, **{field: value})
+    with pytest.raises(ConfigError, match="no_such_field: unknown field"):
+        amalg.create(kind, name, no_such_field=1)
+
+
+def every_config_field_is_described(kind: str, name: str) -> None:
+    schema = type(amalg.create(kind, name).config).model_json_schema()
+    properties = schema.get("properties", {})
+    undocumented = [f for f, spec in properties.items() if not spec.get("description")]
+    assert undocumented == [], f"config fields without a description: {undocumented}"
+
+
+def update_mutates_nothing(rule: UpdateRule[Any], params: Params, grads: Params) -> None:
+    """``rule.update`` leaves its grads, state and params exactly as they were (values and
+    in-place version counters), so an unroll can be differentiated through every step."""
+    state: State = rule.init(params)
+    with torch.no_grad():
+        _, state = rule.update(grads, state, params, 0)
+    inputs = [*params.values(), *grads.values(), *tree_leaves(state)]
+    tensors = [tensor for tensor in inputs if isinstance(tensor, torch.Tensor)]
+    versions = [tensor._version for tensor in tensors]
+    copies = [tensor.detach().clone() for tensor in tensors]
+    with torch.no_grad():
+        rule.update(grads, state, params, 1)
+    assert [tensor._version for tensor in tensors] == versions
+    assert all(torch.equal(a, b) for a, b in zip(tensors, copies, strict=True))

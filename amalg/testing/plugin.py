@@ -1,0 +1,115 @@
+"""The pytest plugin of amalg's contract suites (loaded through the ``pytest11`` entry point).
+
+It adds ``--amalg-plugin``, parametrizes the suites' ``<kind>_name`` fixtures with the
+installed components, and provides the fixtures the suites share. Importing it imports
+neither torch nor amalg's components: a pytest session that runs no suite pays nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+KIND_FIXTURES = {
+    "teacher_name": "teacher",
+    "student_name": "student",
+    "scheme_name": "scheme",
+    "estimator_name": "estimator",
+    "strategy_name": "strategy",
+    "perturbation_name": "perturbation",
+    "task_name": "task",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("amalg", "amalg contract suites")
+    group.addoption(
+        "--amalg-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Run amalg's contract suites over this plugin's components only (its "
+        "entry-point name; repeat for several). Default: every installed component.",
+    )
+
+
+def installed(kind: str, plugins: list[str] | None = None) -> list[str]:
+    """The names of the installed components of ``kind`` (of ``plugins`` only, when given),
+    whatever ``AMALG_DISABLE_PLUGINS`` says."""
+    from amalg.core.registry import Registry
+
+    registry = Registry(disabled=())
+    return [
+        info.name for info in registry.components(kind) if not plugins or info.plugin in plugins
+    ]
+
+
+_NOTHING_TO_CHECK = pytest.StashKey[set[str]]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    plugins = metafunc.config.getoption("amalg_plugin", default=[]) or []
+    for fixture, kind in KIND_FIXTURES.items():
+        if fixture in metafunc.fixturenames:
+            names = installed(kind, plugins)
+            if not names:  # no component of this kind to check: the test is deselected
+                metafunc.config.stash.setdefault(_NOTHING_TO_CHECK, set()).add(
+                    metafunc.definition.nodeid
+                )
+            metafunc.parametrize(fixture, names, ids=names)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    empty = config.stash.get(_NOTHING_TO_CHECK, set())
+    if not empty:
+        return
+    kept = [item for item in items if item.nodeid.partition("[")[0] not in empty]
+    deselected = [item for item in items if item.nodeid.partition("[")[0] in empty]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture
+def amalg_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh process-wide registry of every installed plugin (none disabled)."""
+    from amalg.core.registry import Registry, set_registry
+
+    monkeypatch.delenv("AMALG_DISABLE_PLUGINS", raising=False)
+    registry = Registry(disabled=())
+    previous = set_registry(registry)
+    yield registry
+    set_registry(previous)
+
+
+@pytest.fixture(scope="session")
+def amalg_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A dataset folder of the test session, so that the suites never touch the user's own
+    (the offline digits are prepared there once)."""
+    folder = tmp_path_factory.mktemp("amalg-datasets")
+    previous = os.environ.get("AMALG_DATA_DIR")
+    os.environ["AMALG_DATA_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("AMALG_DATA_DIR", None)
+    else:
+        os.environ["AMALG_DATA_DIR"] = previous
+
+
+MOCK_EXAMPLES = 16
+
+
+@pytest.fixture
+def amalg_mocked_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """tensorflow-datasets serves MOCK_EXAMPLES random examples of the real shapes per split
+    of every dataset, from an empty folder of this test (plumbing, not learning)."""
+    import tensorflow_datasets as tfds
+
+    folder = tmp_path / "mocked-datasets"
+    monkeypatch.setenv("AMALG_DATA_DIR", str(folder))
+    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
+        yield folder
