@@ -196,7 +196,7 @@ def run(**options: Any) -> None:
     name: str | None = options["name"]
     resume: bool = options["resume"]
     if out is not None and not out.strip():
-        raise ConfigError("--out", [("--out", "is empty; give the folder the run writes to")])
+        raise RunFolderError("--out is empty; give the folder the run writes to")
     bare_resume = resume and not any(
         [*chosen.values(), options["seed"] is not None, options["set_"], options["config"]]
     )

@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateComponentError",
     "InvalidComponentError",
     "PluginError",
+    "SettingError",
     "UnknownComponentError",
     "UnknownKindError",
     "close_matches",
@@ -88,6 +89,11 @@ class ConfigError(AmalgError):
         self.problems = list(problems)
         details = "; ".join(f"{field}: {message}" for field, message in self.problems)
         super().__init__(f"invalid config for {subject}: {details}")
+
+
+class SettingError(AmalgError):
+    """A setting of the environment (a data folder, a variable) is unusable: whatever needs it
+    stops with this error rather than reporting around it."""
 
 
 class PluginError(AmalgError):

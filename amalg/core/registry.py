@@ -31,6 +31,7 @@ from amalg.core.errors import (
     AmalgError,
     DuplicateComponentError,
     InvalidComponentError,
+    SettingError,
     UnknownComponentError,
     UnknownKindError,
 )
@@ -172,11 +173,15 @@ class ComponentInfo:
         """The facts ``amalg list KIND`` shows for the component with its default config.
 
         A component that needs config values, or whose ``details`` fails, reports why
-        instead: listing must not fail because of one component.
+        instead: listing must not fail because of one component. A
+        :class:`~amalg.core.errors.SettingError` (a data folder setting that names a file,
+        say) is raised: it is the environment's problem, not the component's.
         """
         try:
             with _plugin_code():
                 return dict(self.component().details())
+        except SettingError:
+            raise  # the environment, not the component: the command must say so
         except AmalgError as error:
             return {"note": str(error)}
         except Exception as error:

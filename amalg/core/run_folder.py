@@ -90,34 +90,39 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False)
         raise
 
 
-def read_tensors(path: Path, what: str) -> dict[str, Any]:
+def read_tensors(path: Path, what: str, hint: str = "") -> dict[str, Any]:
     """A file of tensors and plain values written by ``torch.save``, read without
-    unpickling anything else; :class:`RunFolderError` when it is missing or damaged."""
+    unpickling anything else; :class:`RunFolderError` when it is missing or damaged
+    (``hint``: what the user can do about it)."""
+    hint = f"; {hint}" if hint else ""
     try:
         loaded = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
-        raise RunFolderError(f"{what} {path} is missing") from None
+        raise RunFolderError(f"{what} {path} is missing{hint}") from None
     except KeyboardInterrupt:
         raise
     except Exception:  # a damaged file fails in many ways; none of them is the user's code
         raise RunFolderError(
             f"cannot read {what} {path}: it is damaged or not a file amalg wrote (amalg reads "
-            "tensors and plain values only, never other pickled objects)"
+            f"tensors and plain values only, never other pickled objects){hint}"
         ) from None
     if not isinstance(loaded, dict):
-        raise RunFolderError(f"{what} {path} is not amalg's: it holds no named tensors")
+        raise RunFolderError(f"{what} {path} is not amalg's: it holds no named tensors{hint}")
     return loaded
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_json(path: Path, what: str, hint: str = "") -> Any:
+    hint = f"; {hint}" if hint else ""
     try:
         return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise RunFolderError(f"{what} {path} is missing") from None
+        raise RunFolderError(f"{what} {path} is missing{hint}") from None
     except OSError as error:
-        raise RunFolderError(f"cannot read {what} {path}: {error.strerror or error}") from None
+        raise RunFolderError(
+            f"cannot read {what} {path}: {error.strerror or error}{hint}"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RunFolderError(f"{what} {path} is damaged: it is not UTF-8 JSON") from None
+        raise RunFolderError(f"{what} {path} is damaged: it is not UTF-8 JSON{hint}") from None
 
 
 class RunFolder:
@@ -184,7 +189,9 @@ class RunFolder:
         return self.config_path.exists()
 
     def read_config(self) -> dict[str, Any]:
-        config = _read_json(self.config_path, "run config")
+        config = _read_json(
+            self.config_path, "run config", "it cannot be resumed: start the run again elsewhere"
+        )
         if not isinstance(config, dict):
             raise RunFolderError(f"run config {self.config_path} is damaged: not a table")
         return config
@@ -242,14 +249,12 @@ class RunFolder:
 
     def load_checkpoint(self, name: str) -> Checkpoint:
         path = self.checkpoint_path(name)
-        payload = read_tensors(path, "checkpoint")
+        hint = "delete it to go back to the period before it"
+        payload = read_tensors(path, "checkpoint", hint)
         try:
             return Checkpoint.from_payload(payload)
         except ValueError as error:
-            raise RunFolderError(
-                f"checkpoint {path} cannot be used: {error}; delete it to go back to the "
-                "period before"
-            ) from None
+            raise RunFolderError(f"checkpoint {path} cannot be used: {error}; {hint}") from None
 
     def latest_checkpoint(self) -> str | None:
         """The name of the last period's checkpoint (``stage_S.P``, highest S then P)."""
@@ -287,7 +292,8 @@ class RunFolder:
         """The final table and the checkpoint it evaluated; None while the run is unfinished."""
         if not self.result_path.exists():
             return None
-        result = _read_json(self.result_path, "run result")
+        redo = "delete it and run with --resume to redo the final evaluation"
+        result = _read_json(self.result_path, "run result", redo)
         try:
             if not isinstance(result, dict) or not isinstance(result.get("rows"), list):
                 raise ValueError("it is not a run result")
@@ -297,8 +303,7 @@ class RunFolder:
             return [ComparisonRow.from_dict(row) for row in result["rows"]], checkpoint
         except ValueError as error:
             raise RunFolderError(
-                f"run result {self.result_path} is damaged ({error}); delete it and run with "
-                "--resume to redo the final evaluation"
+                f"run result {self.result_path} is damaged ({error}); {redo}"
             ) from None
 
     # -- the final optimizer -------------------------------------------------------------

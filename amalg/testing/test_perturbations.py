@@ -30,24 +30,26 @@ def test_perturbed_weights_keep_their_layout_and_leave_phi_alone(name: str) -> N
     perturbation = amalg.create("perturbation", name)
     phi = random_params()
     copies = {key: value.clone() for key, value in phi.items()}
+    versions = {key: value._version for key, value in phi.items()}
     tilde = perturbation.perturb(phi, objective, _generator(0))
     assert tilde.keys() == phi.keys()
     for key, value in phi.items():
         assert tilde[key].shape == value.shape and tilde[key].dtype == value.dtype
         assert torch.isfinite(tilde[key]).all()
-        assert torch.equal(value, copies[key])
+        assert torch.equal(value, copies[key]) and value._version == versions[key]
 
 
 def test_perturbed_inputs_keep_their_layout_and_leave_the_gradients_alone(name: str) -> None:
     perturbation = amalg.create("perturbation", name)
     grads = random_params(seed=4)
     copies = {key: value.clone() for key, value in grads.items()}
+    versions = {key: value._version for key, value in grads.items()}
     seen = perturbation.perturb_inputs(grads, _generator(0))
     assert seen.keys() == grads.keys()
     for key, value in grads.items():
         assert seen[key].shape == value.shape and seen[key].dtype == value.dtype
         assert torch.isfinite(seen[key]).all()
-        assert torch.equal(value, copies[key])
+        assert torch.equal(value, copies[key]) and value._version == versions[key]
 
 
 def test_it_perturbs_something_and_only_from_its_generator(name: str) -> None:

@@ -163,3 +163,14 @@ def test_amalg_alone_prints_help(runner):
     result = runner.invoke(app, [])
     assert result.exit_code == 0
     assert "list" in result.output and "show" in result.output
+
+
+def test_tasks_are_listed_as_optimizees_too(runner):
+    listed = runner.invoke(app, ["list", "optimizees", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = {record["name"] for record in json.loads(listed.output)["components"]}
+    assert "digits_cnn" in names and all(
+        record["kind"] == "task" for record in json.loads(listed.output)["components"]
+    )
+    shown = runner.invoke(app, ["show", "optimizee", "digits_cnn"])
+    assert shown.exit_code == 0 and "task digits_cnn" in shown.output

@@ -209,3 +209,31 @@ def test_a_killed_run_stops_cleanly_and_resumes(tmp_path, first_run):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert (folder / "summary.csv").read_text() == (first_run / "summary.csv").read_text()
+
+
+def test_a_teacher_used_twice_under_a_label_is_two_teachers(tmp_path):
+    folder = tmp_path / "twice"
+    result = invoke(
+        "run", "--teacher", "adam", "--teacher", "adam:slow", "--set", "teacher.slow.lr=0.001",
+        "--scheme", "mean", "--quick", "--out", str(folder),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header = (folder / "summary.csv").read_text().splitlines()[0]
+    assert "imitation_adam" in header and "imitation_slow" in header
+    assert list((folder / "eval" / "digits_cnn").glob("*-slow.npz"))
+    rows = (folder / "evaluation.csv").read_text()
+    assert "\nadam,teacher," in rows and "\nslow,teacher," in rows
+    for spec in ("adam:", ":slow"):
+        bad = invoke("run", "--teacher", spec, "--out", str(tmp_path / "bad"))
+        assert bad.exit_code == 2 and "expected NAME or NAME:LABEL" in bad.stderr
+
+
+def test_scheme_none_runs_the_plain_rnnprop_baseline(tmp_path):
+    folder = tmp_path / "none"
+    result = invoke("run", "--scheme", "none", "--quick", "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    assert (folder / "result.json").is_file()
+    import numpy as np
+
+    log = np.load(folder / "log" / "stage_0.0.npz")
+    assert log["imitation"].shape == (len(log["meta_loss"]), 0)

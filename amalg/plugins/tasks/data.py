@@ -28,12 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from amalg.core.errors import AmalgError, UnknownComponentError
+from amalg.core.errors import AmalgError, SettingError, UnknownComponentError
 from amalg.core.interfaces.task import Split
 
 __all__ = [
     "DATASETS",
     "DATA_DIR_ENV",
+    "DataDirError",
     "DatasetError",
     "DatasetNotPreparedError",
     "DatasetSpec",
@@ -50,6 +51,10 @@ DATA_DIR_ENV = "AMALG_DATA_DIR"
 
 class DatasetError(AmalgError):
     """A dataset could not be read or prepared."""
+
+
+class DataDirError(DatasetError, SettingError):
+    """The data folder setting in force is not a usable folder."""
 
 
 class DatasetNotPreparedError(DatasetError):
@@ -133,7 +138,7 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     folder (a file, or a path through a file): one line naming the setting."""
     if override is not None:
         if not str(override).strip():
-            raise DatasetError("the data folder setting is empty; give a folder or leave it unset")
+            raise DataDirError("the data folder setting is empty; give a folder or leave it unset")
         return _folder(Path(override).expanduser(), "the data folder setting")
     for variable in (DATA_DIR_ENV, "TFDS_DATA_DIR"):
         if os.environ.get(variable, "").strip():
@@ -148,7 +153,7 @@ def _folder(where: Path, setting: str) -> Path:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         what = "is a file" if existing == where else f"goes through the file {existing}"
-        raise DatasetError(
+        raise DataDirError(
             f"{setting} names {where}, which {what}, not a folder; point it at a folder"
         )
     return where
