@@ -14,7 +14,7 @@ Importing ``amalg`` loads no plugin: the registry loads them on first use.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from amalg.core.errors import AmalgError
 from amalg.core.hookspecs import hookimpl
@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from os import PathLike
 
     from amalg.core.component import Component
-    from amalg.core.interfaces import Student
+    from amalg.core.interfaces import (
+        AmalgamationScheme,
+        MetaGradientEstimator,
+        Perturbation,
+        Strategy,
+        Student,
+        Task,
+        Teacher,
+    )
     from amalg.core.registry import ComponentInfo
 
 __all__ = ["AmalgError", "__version__", "create", "hookimpl", "list_components", "load"]
@@ -45,7 +53,33 @@ def list_components(kind: str | None = None) -> list[ComponentInfo]:
     return get_registry().components(kind)
 
 
-def create(kind: str, name: str, /, **config: Any) -> Component:
+@overload
+def create(kind: Literal["teacher", "teachers"], name: str, /, **config: Any) -> Teacher[Any]: ...
+@overload
+def create(kind: Literal["student", "students"], name: str, /, **config: Any) -> Student[Any]: ...
+@overload
+def create(
+    kind: Literal["scheme", "schemes"], name: str, /, **config: Any
+) -> AmalgamationScheme[Any]: ...
+@overload
+def create(
+    kind: Literal["task", "tasks", "optimizee", "optimizees"], name: str, /, **config: Any
+) -> Task[Any]: ...
+@overload
+def create(
+    kind: Literal["estimator", "estimators"], name: str, /, **config: Any
+) -> MetaGradientEstimator[Any]: ...
+@overload
+def create(
+    kind: Literal["strategy", "strategies"], name: str, /, **config: Any
+) -> Strategy[Any]: ...
+@overload
+def create(
+    kind: Literal["perturbation", "perturbations"], name: str, /, **config: Any
+) -> Perturbation[Any]: ...
+@overload
+def create(kind: str, name: str, /, **config: Any) -> Component[Any]: ...
+def create(kind: str, name: str, /, **config: Any) -> Component[Any]:
     """A validated instance of the component ``name`` of ``kind``.
 
     ``amalg.create("teacher", "adam", lr=0.002)``. An unknown kind or name raises an error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -15,32 +14,17 @@ from amalg.core.registry import Registry, set_registry
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def _session_data_dir(amalg_data_dir: Path) -> Path:
     """Datasets go to a folder of the test session, never the user's own: digits is
     prepared there once, and nothing else is (the tests run offline)."""
-    folder = tmp_path_factory.mktemp("datasets")
-    previous = os.environ.get("AMALG_DATA_DIR")
-    os.environ["AMALG_DATA_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("AMALG_DATA_DIR", None)
-    else:
-        os.environ["AMALG_DATA_DIR"] = previous
-
-
-MOCK_EXAMPLES = 16
+    return amalg_data_dir
 
 
 @pytest.fixture
-def mocked_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def mocked_datasets(amalg_mocked_datasets: Path) -> Path:
     """tensorflow-datasets serves MOCK_EXAMPLES random examples of the real shapes per split
     of every dataset, from an empty folder of this test (plumbing, not learning)."""
-    import tensorflow_datasets as tfds
-
-    folder = tmp_path / "mocked-datasets"
-    monkeypatch.setenv("AMALG_DATA_DIR", str(folder))
-    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
-        yield folder
+    return amalg_mocked_datasets
 
 
 @pytest.fixture

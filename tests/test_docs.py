@@ -29,3 +29,24 @@ def test_every_kind_has_a_documented_hook_taking_register():
     for name, function in specs.items():
         assert inspect.getdoc(function), f"{name} has no docstring"
         assert list(inspect.signature(function).parameters) == ["register"]
+
+
+def test_every_module_the_architecture_names_exists():
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:core|plugins|cli|testing)/[\w/]+(?:\.py|/))`", text))
+    assert len(named) > 20
+    missing = sorted(path for path in named if not (ROOT / "amalg" / path).exists())
+    assert missing == []
+
+
+def test_every_core_module_is_described_in_the_architecture():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    modules = [
+        path.relative_to(ROOT / "amalg").as_posix()
+        for path in (ROOT / "amalg" / "core").rglob("*.py")
+        if path.name != "__init__.py" and "interfaces" not in path.parts
+    ]
+    undocumented = [module for module in modules if module.split("/")[-1] not in text]
+    assert undocumented == []

@@ -16,10 +16,11 @@ class _OneLineErrors(TyperGroup):
     like every other user mistake, instead of a usage panel."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        run = super().main
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return run(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = run(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except typer.TyperException as error:  # click's usage errors derive from it
             context = getattr(error, "ctx", None)
             hint = f" (see `{context.command_path} --help`)" if context is not None else ""

@@ -45,6 +45,7 @@ def list_datasets(
         }
         for spec in data.DATASETS.values()
     ]
+    spec_shapes = {spec.name: spec.shape for spec in data.DATASETS.values()}
     if as_json:
         echo_json({"data_dir": str(where), "datasets": rows})
         return
@@ -57,8 +58,8 @@ def list_datasets(
             if row["offline"]
             else ("prepared" if row["prepared"] else "not prepared")
         )
-        shape = "x".join(str(size) for size in row["shape"])
-        cells = (row["dataset"], row["tfds_name"], shape, str(row["classes"]), status)
+        shape = "x".join(str(size) for size in spec_shapes[str(row["dataset"])])
+        cells = (str(row["dataset"]), str(row["tfds_name"]), shape, str(row["classes"]), status)
         table.add_row(*(Text(cell) for cell in cells))
     Console().print(table)
 

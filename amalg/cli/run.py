@@ -201,7 +201,8 @@ def run(**options: Any) -> None:
         [*chosen.values(), options["seed"] is not None, options["set_"], options["config"]]
     )
     if bare_resume and not options["quick"] and (out is not None or name is not None):
-        folder = RunFolder(out if out is not None else Path("results") / check_run_name(name))
+        where = out if out is not None else Path("results") / check_run_name(str(name))
+        folder = RunFolder(where)
         if not folder.holds_run():
             raise RunFolderError(f"nothing to resume: {folder.path} holds no run")
         values = folder.read_config()
@@ -269,7 +270,7 @@ class _RunView:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *args: object) -> None:
+    def __exit__(self, *args: Any) -> None:
         self.progress.__exit__(*args)
 
     def _drop_bar(self) -> None:

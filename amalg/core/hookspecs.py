@@ -15,9 +15,12 @@ and implements one or more of the hooks below with :data:`hookimpl`::
 
 Each hook receives a ``register`` callback and returns nothing. ``register(cls)`` takes a
 component class of the hook's kind: a subclass of the kind's contract in
-:mod:`amalg.core.interfaces` that sets ``name`` and ``config_class`` and has a docstring
-(its first line is the summary ``amalg list`` shows). The registry checks each class and
-refuses a name that another plugin already registered for the same kind.
+:mod:`amalg.core.interfaces` that sets ``name``, names its config model (a
+``ComponentConfig``) as the contract's type argument (``ElementwiseTeacher[MyConfig]``) or
+as ``config_class``, and has a docstring (its first line is the summary ``amalg list``
+shows). The registry checks each class and refuses a name that another plugin already
+registered for the same kind. ``pytest --pyargs amalg.testing --amalg-plugin NAME`` runs
+amalg's contract suites over a plugin's components.
 
 Hooks are called lazily, the first time a kind is needed, once per plugin. A hook that
 raises marks its plugin broken (``amalg list`` shows the error); what that hook registered
@@ -88,10 +91,13 @@ def register_schemes(register: Register[AmalgamationScheme]) -> None:
 
 @hookspec
 def register_perturbations(register: Register[Perturbation]) -> None:
-    """Register perturbations of the student's meta-parameters during meta-training.
+    """Register perturbations of the student during meta-training (``amalg run --perturbation``).
 
     :param register: call ``register(cls)`` once per
-        :class:`~amalg.core.interfaces.Perturbation` subclass (random or adversarial).
+        :class:`~amalg.core.interfaces.Perturbation` subclass: random or adversarial noise on
+        the meta-parameters (``perturb``, which may replay the truncation), or noise on the
+        gradients the student sees (``perturb_inputs``). Never applied in validation or
+        evaluation.
     """
 
 

@@ -345,7 +345,8 @@ class RunFolder:
 
     def _write_npz(self, relative: str, arrays: Mapping[str, Any]) -> None:
         def write(file: Any) -> None:
-            np.savez(file, **{key: np.asarray(value) for key, value in arrays.items()})
+            values: dict[str, Any] = {key: np.asarray(value) for key, value in arrays.items()}
+            np.savez(file, **values)
 
         atomic_write(self.path / relative, write, binary=True)
 

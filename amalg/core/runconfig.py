@@ -199,9 +199,9 @@ class RunSettings(ComponentConfig):
         description="The run's name (its folder under results/ by default).", max_length=200
     )
     seed: int = Field(0, ge=0, le=2**62, description="Seed of every random choice of the run.")
-    engine: EngineConfig = Field(default_factory=EngineConfig)
-    meta_optimizer: MetaOptimizerConfig = Field(default_factory=MetaOptimizerConfig)
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    engine: EngineConfig = Field(default_factory=lambda: EngineConfig())
+    meta_optimizer: MetaOptimizerConfig = Field(default_factory=lambda: MetaOptimizerConfig())
+    evaluation: EvaluationConfig = Field(default_factory=lambda: EvaluationConfig())
 
     @model_validator(mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """The pytest plugin of amalg's contract suites (loaded through the ``pytest11`` entry point).
 
 It adds ``--amalg-plugin``, parametrizes the suites' ``<kind>_name`` fixtures with the
-installed components, and provides the fixtures the suites share. Importing it imports
+installed components of that kind (and ``component`` with ``(kind, name)`` of every kind),
+and provides the fixtures the suites share. Importing it imports
 neither torch nor amalg's components: a pytest session that runs no suite pays nothing.
 """
 
@@ -52,6 +53,10 @@ _NOTHING_TO_CHECK = pytest.StashKey[set[str]]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only amalg's own suites: this plugin is active in every pytest session of the
+    # environment, and other projects' tests may use these names for their own things.
+    if not metafunc.module.__name__.startswith(f"{__package__}."):
+        return
     plugins = metafunc.config.getoption("amalg_plugin", default=[]) or []
     for fixture, kind in KIND_FIXTURES.items():
         if fixture in metafunc.fixturenames:
@@ -61,6 +66,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     metafunc.definition.nodeid
                 )
             metafunc.parametrize(fixture, names, ids=names)
+    if "component" in metafunc.fixturenames:
+        pairs = [
+            (kind, name) for kind in KIND_FIXTURES.values() for name in installed(kind, plugins)
+        ]
+        if not pairs:
+            metafunc.config.stash.setdefault(_NOTHING_TO_CHECK, set()).add(
+                metafunc.definition.nodeid
+            )
+        metafunc.parametrize("component", pairs, ids=[f"{kind}-{name}" for kind, name in pairs])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -85,7 +85,7 @@ def torch_optim_unroll(
     optimizer: type[torch.optim.Optimizer], params: Params, loss: LossFn, steps: int, **options
 ) -> Params:
     """The same walk with a ``torch.optim`` optimizer."""
-    tensors = {key: torch.nn.Parameter(value.clone()) for key, value in params.items()}
+    tensors: Params = {key: torch.nn.Parameter(value.clone()) for key, value in params.items()}
     opt = optimizer(list(tensors.values()), **options)
     for _ in range(steps):
         opt.zero_grad()

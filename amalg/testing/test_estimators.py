@@ -10,7 +10,6 @@ import torch
 
 import amalg
 from amalg.core.engine import EngineConfig, UnrollEngine
-from amalg.testing import checks
 
 LENGTH = 4
 DRAWS = 32
@@ -108,15 +107,3 @@ def test_on_average_the_estimate_points_along_the_exact_meta_gradient(
             total[key] += estimate.grads[key]
     agreement = sum(float((total[key] * grad).sum()) for key, grad in zip(phi, exact, strict=True))
     assert agreement > 0
-
-
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("estimator", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("estimator", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("estimator", name)

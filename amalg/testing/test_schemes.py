@@ -9,7 +9,6 @@ import torch
 
 import amalg
 from amalg.core.interfaces import TeacherCountError, TruncationLosses
-from amalg.testing import checks
 
 STEPS = 5
 
@@ -67,15 +66,3 @@ def test_imitation_grows_with_the_distance_to_the_teachers(name: str) -> None:
     assert torch.isfinite(near).all() and (far >= near).all()
     if given.distances.shape[1]:
         assert (far > near).any()
-
-
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("scheme", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("scheme", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("scheme", name)

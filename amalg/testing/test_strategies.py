@@ -9,7 +9,6 @@ import json
 import pytest
 
 import amalg
-from amalg.testing import checks
 
 LIMIT = 10_000  # periods a walk may take before the strategy is declared endless
 
@@ -85,15 +84,3 @@ def test_the_quick_preset_is_a_valid_config(name: str) -> None:
     preset = type(strategy.config).quick()
     assert set(preset) <= set(type(strategy.config).model_fields)
     amalg.create("strategy", name, **preset)
-
-
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("strategy", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("strategy", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("strategy", name)

@@ -56,7 +56,7 @@ def test_reset_parameters_is_seeded(name: str) -> None:
 def test_the_update_depends_on_the_meta_parameters(name: str) -> None:
     student = amalg.create("student", name)
     params, grads = random_params(), random_params(seed=1)
-    phi = dict(student.named_parameters())
+    phi: dict[str, torch.Tensor] = dict(student.named_parameters())
     generator = _seeded(0)
     moved = {k: v + 0.5 * torch.randn(v.shape, generator=generator) for k, v in phi.items()}
     state = student.init(params)
@@ -116,15 +116,3 @@ def test_saved_meta_parameters_load_into_a_fresh_student(name: str) -> None:
         one, _ = trained.update(grads, trained.init(params), params, 0)
         two, _ = fresh.update(grads, fresh.init(params), params, 0)
     assert all(torch.equal(one[key], two[key]) for key in one)
-
-
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("student", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("student", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("student", name)

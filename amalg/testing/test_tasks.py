@@ -8,7 +8,6 @@ import torch
 
 import amalg
 from amalg.plugins.tasks.base import ImageTask
-from amalg.testing import checks
 
 pytestmark = pytest.mark.usefixtures("amalg_data_dir")
 
@@ -90,15 +89,3 @@ def test_eval_batches_cover_each_split_once(task) -> None:
             assert sum(len(batch[0]) for batch in batches) == len(task.split(split))
         else:
             assert batches
-
-
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("task", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("task", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("task", name)

@@ -60,18 +60,6 @@ def test_a_few_hundred_steps_reduce_a_random_quadratic(name: str) -> None:
     assert loss(final) < 0.5 * loss(params)
 
 
-def test_config_round_trips_through_json(name: str) -> None:
-    checks.config_round_trips_through_json("teacher", name)
-
-
-def test_bad_config_values_are_rejected_naming_the_field(name: str) -> None:
-    checks.bad_config_values_are_rejected_naming_the_field("teacher", name)
-
-
-def test_every_config_field_is_described(name: str) -> None:
-    checks.every_config_field_is_described("teacher", name)
-
-
 def test_loss_gradient_with_respect_to_lr_matches_finite_differences(name: str) -> None:
     teacher = amalg.create("teacher", name)
     if "lr" not in teacher.hyperparameters:

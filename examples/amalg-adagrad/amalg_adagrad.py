@@ -14,14 +14,13 @@ class AdagradConfig(ComponentConfig):
     eps: Epsilon = 1e-10
 
 
-class Adagrad(ElementwiseTeacher):
+class Adagrad(ElementwiseTeacher[AdagradConfig]):
     """Adagrad: delta = lr * g / (sqrt(G) + eps), with G the running sum of g^2.
 
     Duchi, Hazan & Singer, "Adaptive Subgradient Methods", JMLR 2011.
     """
 
     name = "adagrad"
-    config_class = AdagradConfig
     slots = ("sum_sq",)
 
     def rule(

@@ -21,7 +21,8 @@ from amalg.core.interfaces.teacher import UpdateRule
 __all__ = ["Student"]
 
 
-class Student(UpdateRule[ConfigT], torch.nn.Module):
+# ``apply`` is the update rule's (params - delta): nn.Module's apply(fn) is not used here.
+class Student(UpdateRule[ConfigT], torch.nn.Module):  # type: ignore[misc]
     """A learned optimizer: an update rule and an ``nn.Module`` of meta-parameters."""
 
     kind: ClassVar[str] = "student"

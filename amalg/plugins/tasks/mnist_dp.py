@@ -76,7 +76,8 @@ class MNISTDP(PaperCNN[MNISTDPConfig]):
                 params = {key: value.detach() for key, value in params.items()}
             losses, grads = self.per_example_gradients(params, batch)
         size = losses.shape[0]
-        norms = torch.sqrt(sum(g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()))
+        squares = torch.stack([g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()])
+        norms = torch.sqrt(squares.sum(dim=0))
         clip = self.config.clip_norm
         scale = torch.clamp(clip / norms.clamp_min(torch.finfo(norms.dtype).tiny), max=1.0)
         sigma = self.config.noise_multiplier * clip

@@ -14,8 +14,7 @@ import torch
 
 import amalg
 from amalg.plugins.tasks import data
-
-from ...conftest import MOCK_EXAMPLES
+from amalg.testing.plugin import MOCK_EXAMPLES
 
 
 @pytest.mark.parametrize(
