@@ -48,5 +48,5 @@ def test_every_core_module_is_described_in_the_architecture():
         for path in (ROOT / "amalg" / "core").rglob("*.py")
         if path.name != "__init__.py" and "interfaces" not in path.parts
     ]
-    undocumented = [module for module in modules if module.split("/")[-1] not in text]
+    undocumented = [module for module in modules if f"`{module}`" not in text]
     assert undocumented == []

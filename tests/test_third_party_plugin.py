@@ -76,8 +76,18 @@ def test_a_pip_installed_teacher_passes_the_shipped_contract_suites(site: Path) 
     )  # fmt: skip
     # The teacher contract and the end-to-end run, each over adagrad alone.
     collected = [line for line in counts.stdout.splitlines() if "::" in line]
-    assert collected and all(line.endswith("adagrad]") for line in collected), collected
+    assert collected and all("adagrad" in line.partition("[")[2] for line in collected), collected
     assert any(line.startswith("test_teachers.py::") for line in collected)
     assert any(
         "test_runs.py::test_every_teacher_completes_a_tiny_run" in line for line in collected
     )
+
+
+def test_a_plugin_name_that_is_not_installed_stops_the_suites(site: Path) -> None:
+    result = _run(
+        site, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "amalg.testing",
+        "--amalg-plugin", "adagard", cwd=site,
+    )  # fmt: skip
+    assert result.returncode == 4  # a usage error, not a silent pass
+    assert "--amalg-plugin adagard: no plugin of that name is installed" in result.stderr
+    assert "adagrad" in result.stderr

@@ -106,6 +106,8 @@ def build_values(
                 _choice(spec, row.option, previous.get(key))
                 for spec, key in zip(given, keys, strict=True)
             ]
+        elif row.default is None and given == "none":
+            values[row.field] = None  # an optional slot cleared (a config file set it)
         else:
             values[row.field] = _choice(given, row.option, values.get(row.field))
     if seed is not None:

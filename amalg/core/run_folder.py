@@ -69,7 +69,14 @@ class Claim(enum.Enum):
 
 
 def _umask() -> int:
-    # The umask can only be read by setting it; amalg sets no umask of its own.
+    """The process's umask, read from /proc where Linux shows it (setting it to read it, the
+    only portable way, would change it for a moment for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -153,6 +160,7 @@ class RunFolder:
             raise RunFolderError(f"{self.path} is a file, not a folder; choose another --out")
         if self.holds_run():
             saved = self.read_config()
+            _check_readable(saved, self.path)
             if saved == config and self.read_result() is not None:
                 return Claim.FINISHED
             if resume:
@@ -165,10 +173,14 @@ class RunFolder:
                         "resume it with the command that started it, or with --resume alone"
                     )
                 return Claim.RESUME
-            what = "this run, unfinished" if saved == config else "a different run"
+            if saved == config:
+                raise RunFolderError(
+                    f"{self.path} already holds this run, unfinished; --resume continues it, "
+                    "or choose another --out or --name (nothing was overwritten)"
+                )
             raise RunFolderError(
-                f"{self.path} already holds {what}; --resume continues it, or choose another "
-                "--out or --name (nothing was overwritten)"
+                f"{self.path} already holds a different run; choose another --out or --name "
+                "(nothing was overwritten)"
             )
         if resume:
             raise RunFolderError(f"nothing to resume: {self.path} holds no run")
@@ -249,7 +261,7 @@ class RunFolder:
 
     def load_checkpoint(self, name: str) -> Checkpoint:
         path = self.checkpoint_path(name)
-        hint = "delete it to go back to the period before it"
+        hint = "remove it and every later checkpoint to go back to the period before it"
         payload = read_tensors(path, "checkpoint", hint)
         try:
             return Checkpoint.from_payload(payload)
@@ -349,6 +361,21 @@ class RunFolder:
             np.savez(file, **values)
 
         atomic_write(self.path / relative, write, binary=True)
+
+
+def _check_readable(saved: dict[str, Any], path: Path) -> None:
+    """Refuse a folder whose config this version of amalg cannot read (an older amalg's)."""
+    from amalg.core.errors import ConfigError
+    from amalg.core.runconfig import validate_run_config
+
+    try:
+        validate_run_config(saved)
+    except ConfigError as error:
+        first = error.problems[0] if error.problems else ("(config)", "unreadable")
+        raise RunFolderError(
+            f"{path} holds a run this version of amalg cannot read ({first[0]}: {first[1]}); "
+            "it was written by another version: start the run again in another folder"
+        ) from None
 
 
 def read_saved_optimizer(

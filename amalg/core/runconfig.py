@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,7 +93,8 @@ RUN_KINDS: tuple[RunKind, ...] = (
         "perturbation",
         "perturbation",
         None,
-        "Noise on the student's weights or inputs during meta-training (default: none).",
+        "Noise on the student's weights or inputs during meta-training (default: none; "
+        "'none' clears one a config file sets).",
     ),
     RunKind("strategy", "strategy", "curriculum", "The outer schedule.", in_name=False),
     RunKind("estimator", "estimator", "tbptt", "The meta-gradient estimator.", in_name=False),
@@ -235,12 +235,6 @@ class RunSettings(ComponentConfig):
         if not isinstance(value, Choice):
             raise KeyError(f"the run has no single {kind}")
         return value
-
-    def all_choices(self) -> Iterator[tuple[RunKind, Choice]]:
-        """Every component choice of the run, in table order."""
-        for row in RUN_KINDS:
-            for choice in self.choices(row.kind):
-                yield row, choice
 
 
 def _slot(row: RunKind) -> tuple[Any, Any]:

@@ -50,12 +50,33 @@ def installed(kind: str, plugins: list[str] | None = None) -> list[str]:
 
 
 _NOTHING_TO_CHECK = pytest.StashKey[set[str]]()
+_SUITES = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    wanted = config.getoption("amalg_plugin", default=[]) or []
+    if not wanted:
+        return
+    from amalg.core.registry import Registry
+
+    registry = Registry(disabled=())
+    loaded = {plugin.name for plugin in registry.plugins()}
+    broken = {problem.plugin: problem.error for problem in registry.broken()}
+    for name in wanted:
+        if name in broken:
+            raise pytest.UsageError(f"--amalg-plugin {name}: the plugin is broken: {broken[name]}")
+        if name not in loaded:
+            raise pytest.UsageError(
+                f"--amalg-plugin {name}: no plugin of that name is installed (installed: "
+                f"{', '.join(sorted(loaded)) or 'none'}); the name is the entry point's, as "
+                "`amalg list` shows it"
+            )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Only amalg's own suites: this plugin is active in every pytest session of the
     # environment, and other projects' tests may use these names for their own things.
-    if not metafunc.module.__name__.startswith(f"{__package__}."):
+    if Path(str(metafunc.module.__file__)).resolve().parent != _SUITES:
         return
     plugins = metafunc.config.getoption("amalg_plugin", default=[]) or []
     for fixture, kind in KIND_FIXTURES.items():

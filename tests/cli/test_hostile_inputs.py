@@ -87,9 +87,9 @@ def _pickled_object(path: Path) -> None:
         (_noise, "it is damaged or not a file amalg wrote"),
         (_foreign, "it is not an amalg checkpoint"),
         (_pickled_object, "it is damaged or not a file amalg wrote"),
-        ("other-student", "holds another student's meta-parameters"),
+        ("other-student", "was written by another run"),
     ],
-    ids=["truncated", "corrupt", "not-amalgs", "pickled-object", "another-student"],
+    ids=["truncated", "corrupt", "not-amalgs", "pickled-object", "another-runs"],
 )
 def test_an_unreadable_checkpoint_is_one_line(finished, other_student, tmp_path, damage, message):
     folder = tmp_path / "run"

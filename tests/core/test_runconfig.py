@@ -87,6 +87,23 @@ def test_one_teacher_can_be_used_twice_under_labels():
     assert config.model_dump(mode="json")["teachers"][1]["label"] == "slow"
 
 
+def test_student_is_not_a_teacher_label():
+    with pytest.raises(ConfigError, match="'student' names the student's files"):
+        resolve({"name": "x", "teachers": [{"name": "adam", "label": "student"}]})
+
+
+def test_an_optional_component_set_by_a_file_can_be_cleared(tmp_path):
+    from amalg.cli.run import build_values
+
+    path = tmp_path / "run.json"
+    path.write_text('{"perturbation": {"name": "pgd"}, "teachers": [{"name": "adam"}]}')
+    values = build_values(
+        chosen={"perturbation": "none"}, seed=None, name=None, overrides=[], config_file=path,
+        quick=False,
+    )  # fmt: skip
+    assert values["perturbation"] is None and values["teachers"] == [{"name": "adam"}]
+
+
 def test_the_default_name_follows_the_table():
     from amalg.core.runconfig import default_run_name
 

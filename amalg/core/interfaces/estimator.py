@@ -13,9 +13,7 @@ starts.
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -46,20 +44,6 @@ class TruncationLog:
     """The task loss where the truncation ended."""
     finite: bool
     """The objective and the parameters at the end are finite."""
-
-    @staticmethod
-    def mean(logs: Sequence[TruncationLog]) -> TruncationLog:
-        """The average of several truncations' logs (finite only if all of them are)."""
-        if not logs:
-            raise ValueError("no truncation logs to average")
-        count = len(logs)
-        columns = zip(*(log.imitation for log in logs), strict=True)
-        return TruncationLog(
-            meta_loss=math.fsum(log.meta_loss for log in logs) / count,
-            imitation=tuple(math.fsum(column) / count for column in columns),
-            loss=math.fsum(log.loss for log in logs) / count,
-            finite=all(log.finite for log in logs),
-        )
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,7 @@ def run_allocations(config: RunSettings, components: Components) -> list[Allocat
     ]
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now (None where unknown)."""
+def _machine_available() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -92,6 +91,32 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _cgroup_available() -> int | None:
+    """What the process's control group (a container, a batch job) still lets it use."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",  # cgroup v1
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max" or a huge number: no limit
+            return max(int(limit) - usage, 0)
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now: what the machine has free, or
+    less where a control group limits the process (None where unknown)."""
+    known = [value for value in (_machine_available(), _cgroup_available()) if value is not None]
+    return min(known) if known else None
 
 
 def check_budget(config: RunSettings, components: Components) -> list[Allocation]:

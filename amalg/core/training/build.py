@@ -100,6 +100,12 @@ def build_run(
                     )
                 ],
             )
+        if row.many and "student" in keys:
+            raise ConfigError(
+                "the run",
+                [(row.field, f"'student' names the student's files; give this {row.kind} "
+                  f"another label ({row.option} NAME:LABEL)")],
+            )  # fmt: skip
         built = {
             choice.key: registry.create(row.kind, choice.name, **choice.config)
             for choice in choices

@@ -9,6 +9,8 @@ checks its shape, so a file that is not one of amalg's checkpoints is refused wi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +19,15 @@ from torch import Tensor
 
 from amalg.core.training.progress import Progress
 
-__all__ = ["FORMAT", "Checkpoint", "LearnerState", "describe_mismatch"]
+__all__ = ["FORMAT", "Checkpoint", "LearnerState", "describe_mismatch", "fingerprint"]
 
 FORMAT = "amalg-checkpoint/1"
+
+
+def fingerprint(config: Mapping[str, Any]) -> str:
+    """A digest of a resolved run config (as ``config.json`` holds it)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ def _optimizer(value: Any, what: str) -> dict[str, Any]:
 class Checkpoint:
     """What a period's end saves."""
 
+    run: str
+    """The fingerprint of the run config that wrote it (:func:`fingerprint`): a checkpoint
+    copied from another run is refused."""
     progress: Progress
     period_end: LearnerState
     """The learner as the period ended, before any reload: what a best-reload restores."""
@@ -58,6 +69,7 @@ class Checkpoint:
     def to_payload(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
+            "run": self.run,
             "phi": self.period_end.phi,
             "period_meta_optimizer": self.period_end.optimizer,
             "continue_phi": self.current.phi,
@@ -70,8 +82,11 @@ class Checkpoint:
         """The checkpoint in ``payload``; ValueError saying why when it is not one."""
         if not (isinstance(payload, Mapping) and payload.get("format") == FORMAT):
             raise ValueError(f"it is not an amalg checkpoint ({FORMAT})")
+        if not isinstance(payload.get("run"), str):
+            raise ValueError("it names no run")
         try:
             return cls(
+                run=payload["run"],
                 progress=Progress.from_payload(payload),
                 period_end=LearnerState(
                     _tensors(payload["phi"], "phi"),

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from amalg.core.interfaces import StrategyState
 
 __all__ = ["PeriodSummary", "Progress"]
@@ -160,4 +162,4 @@ class Progress:
 
 
 def mean_or_nan(values: list[float]) -> float:
-    return math.fsum(values) / len(values) if values else math.nan
+    return float(np.mean(values)) if values else math.nan

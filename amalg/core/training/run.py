@@ -1,12 +1,13 @@
 """A whole run: meta-training, then the comparison of the trained student with its teachers.
 
 :func:`execute` is what ``amalg run`` calls after claiming the folder; the Python API uses
-the same steps::
+the same steps and the same rules (a folder holding another run is refused, a finished run
+is not redone)::
 
     config, components = build_run(values)
     folder = RunFolder("results/my-run")
-    claim = folder.claim(config.model_dump(mode="json"), resume=False)
-    result = execute(config, components, folder, resume=claim is Claim.RESUME)
+    claim = folder.claim(config.model_dump(mode="json"), resume=True)  # or resume=False
+    result = execute(config, components, folder, resume=claim is not Claim.NEW)
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ def execute(
     on_event: EventSink = lambda event: None,
 ) -> RunResult:
     """Meta-train the run's student into ``folder`` (continuing its last checkpoint when
-    ``resume``), save it, and compare it with its teachers."""
+    ``resume``), save it, and compare it with its teachers. A folder whose run is finished
+    keeps its result: it is returned, nothing is redone. Claim the folder first
+    (:meth:`RunFolder.claim`): it holds the rules for which folder may take which run."""
+    done = folder.read_result()
+    if done is not None:
+        rows, checkpoint = done
+        return RunResult(rows=tuple(rows), checkpoint=checkpoint, folder=folder.path)
     trainer = Trainer(config, components, folder, on_event)
     checkpoint = trainer.train(resume=resume)
     return evaluate_run(config, components, folder, checkpoint, trainer.engine, on_event)

@@ -20,7 +20,7 @@ from amalg.core.run_folder import RunFolder, RunFolderError
 from amalg.core.runconfig import RunSettings
 from amalg.core.seeds import derive_seed, generator_at
 from amalg.core.training.build import Components
-from amalg.core.training.checkpoint import Checkpoint
+from amalg.core.training.checkpoint import Checkpoint, fingerprint
 from amalg.core.training.events import (
     EventSink,
     PeriodFinished,
@@ -72,6 +72,7 @@ class Trainer:
         self.engine = build_engine(config, components)
         self.learner = MetaLearner(components.student, config.meta_optimizer)
         self.teachers = tuple(components.teacher_labels)
+        self.fingerprint = fingerprint(config.model_dump(mode="json"))
 
     def train(self, resume: bool = False) -> str:
         """Run the strategy's periods (from the last checkpoint when ``resume``); the name of
@@ -91,8 +92,19 @@ class Trainer:
         self.learner.reset(generator_at(self.config.seed, "student"))
         return Progress(strategy=self.parts.strategy.start())
 
-    def _resume(self, name: str) -> Progress:
+    def _load(self, name: str) -> Checkpoint:
+        """A checkpoint of this run (one copied from another run is refused)."""
         checkpoint = self.folder.load_checkpoint(name)
+        if checkpoint.run != self.fingerprint:
+            raise RunFolderError(
+                f"checkpoint {self.folder.checkpoint_path(name)} was written by another run "
+                "(another config); remove it and every later checkpoint to go back to the "
+                "period before it"
+            )
+        return checkpoint
+
+    def _resume(self, name: str) -> Progress:
+        checkpoint = self._load(name)
         self.learner.load(checkpoint.current, f"checkpoint {self.folder.checkpoint_path(name)}")
         # A stop after a later period's files but before its checkpoint: back to this one.
         self.folder.write_summary(checkpoint.progress.periods)
@@ -140,8 +152,9 @@ class Trainer:
         )
         ended = self.learner.state()
         progress = progress.after(summary, strategy_state, period.trajectories)
-        if decision.reload_best:
-            self._reload(progress.best[str(period.stage)], summary.checkpoint)
+        best = progress.best.get(str(period.stage))
+        if decision.reload_best and best is not None:
+            self._reload(best, summary.checkpoint)
         # The checkpoint goes last: it is what a resume continues from, so everything the
         # period wrote must be on disk before it.
         self.folder.write_summary(progress.periods)
@@ -152,7 +165,7 @@ class Trainer:
             self.teachers,
         )
         self.folder.save_checkpoint(
-            summary.checkpoint, Checkpoint(progress, ended, self.learner.state())
+            summary.checkpoint, Checkpoint(self.fingerprint, progress, ended, self.learner.state())
         )
         self.folder.record_timing(summary.checkpoint, time.perf_counter() - started)
         self.emit(PeriodFinished(summary=summary, reloaded=decision.reload_best))
@@ -183,5 +196,5 @@ class Trainer:
         """Back to the stage's best period: its phi and its meta-optimizer moments."""
         if best == current:
             return
-        checkpoint = self.folder.load_checkpoint(best)
+        checkpoint = self._load(best)
         self.learner.load(checkpoint.period_end, f"checkpoint {self.folder.checkpoint_path(best)}")

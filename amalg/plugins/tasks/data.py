@@ -18,7 +18,6 @@ import functools
 import io
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,24 +163,27 @@ def _quiet_tfds() -> Iterator[Any]:
     """tensorflow-datasets without its progress bars, absl warnings, banner lines and
     litter: reading a prepared dataset or preparing digits is quick, and amalg reports its
     own progress. Each builder lookup makes an empty ``tmp*tfds`` folder in the temp dir for
-    a download it never does; here those go to a scratch folder removed afterwards."""
+    a download it never does; the empty ones that appear meanwhile are removed afterwards."""
     import tensorflow_datasets as tfds
 
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     tfds.display_progress_bar(False)
-    scratch = tempfile.mkdtemp(prefix="amalg-tfds-")
-    previous_tempdir = tempfile.tempdir
-    tempfile.tempdir = scratch
+    before = _tfds_litter()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield tfds
     finally:
-        tempfile.tempdir = previous_tempdir
-        shutil.rmtree(scratch, ignore_errors=True)
+        for folder in _tfds_litter() - before:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty: never another process's files
         tfds.display_progress_bar(True)
         absl_logger.setLevel(level)
+
+
+def _tfds_litter() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("tmp*tfds"))
 
 
 def _offline_builder(dataset: DatasetSpec, where: Path) -> Any:

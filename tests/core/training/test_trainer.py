@@ -111,3 +111,8 @@ def test_a_run_through_the_python_api_writes_its_result(tmp_path):
     names = [type(event).__name__ for event in events]
     assert names[0] == "RunStarted" and names[-1] == "RunFinished"
     assert {"TrajectoryFinished", "PeriodFinished", "EvaluationStarted"} <= set(names)
+    # The same folder again: the finished result comes back, nothing is redone.
+    before = {path: path.read_bytes() for path in folder.path.rglob("*") if path.is_file()}
+    again, later = execute(config, parts, folder, resume=True, on_event=events.append), len(events)
+    assert again == result and len(events) == later
+    assert {path: path.read_bytes() for path in folder.path.rglob("*") if path.is_file()} == before
