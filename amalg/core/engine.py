@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pydantic import Field
@@ -173,9 +173,12 @@ class UnrollEngine:
         return {key: value - delta[key] for key, value in params.items()}, state
 
     def _distance(self, student: Params, teacher: Params) -> Tensor:
-        squared = torch.stack([((student[k] - teacher[k].detach()) ** 2).sum() for k in student])
+        # Summed in key order, one tensor at a time: the rounding every recorded run has.
+        squared = cast(
+            Tensor, sum(((student[k] - teacher[k].detach()) ** 2).sum() for k in student)
+        )
         count = sum(value.numel() for value in student.values())
-        return torch.log(squared.sum() / count / 2 + self.config.log_eps)
+        return torch.log(squared / count / 2 + self.config.log_eps)
 
     def truncation(self, length: int, alpha: float) -> TruncationFn:
         """The truncation function of ``length`` steps with imitation weight ``alpha``: a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import torch
 from pydantic import Field
@@ -76,8 +76,8 @@ class MNISTDP(PaperCNN[MNISTDPConfig]):
                 params = {key: value.detach() for key, value in params.items()}
             losses, grads = self.per_example_gradients(params, batch)
         size = losses.shape[0]
-        squares = torch.stack([g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()])
-        norms = torch.sqrt(squares.sum(dim=0))
+        squares = cast(Tensor, sum(g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()))
+        norms = torch.sqrt(squares)
         clip = self.config.clip_norm
         scale = torch.clamp(clip / norms.clamp_min(torch.finfo(norms.dtype).tiny), max=1.0)
         sigma = self.config.noise_multiplier * clip

@@ -1,4 +1,6 @@
-"""RNNProp: size, shapes, state per coordinate, bounded steps, a functional update."""
+"""RNNProp: size, state per coordinate, bounded steps, Keras initialisation, random scaling.
+
+The contract every student meets (functional, seeded, meta-gradients) is amalg.testing's."""
 
 from __future__ import annotations
 
@@ -33,25 +35,11 @@ def test_the_update_keeps_shapes_and_dtypes_and_holds_state_per_coordinate():
         assert all(leaf.dtype == dtype for leaf in tree_leaves(state))
 
 
-def test_the_update_mutates_nothing():
+def test_reset_parameters_gives_keras_unit_forget_biases():
     student = amalg.create("student", "rnnprop")
-    params = random_params()
-    state = student.init(params)
-    _, state = student.update(random_params(seed=1), state, params, 0)
-    grads = random_params(seed=2)
-    inputs = [*params.values(), *grads.values(), *tree_leaves(state)]
-    versions = [tensor._version for tensor in inputs]
-    student.update(grads, state, params, 1)
-    assert [tensor._version for tensor in inputs] == versions
-
-
-def test_reset_parameters_is_seeded():
-    one, two = amalg.create("student", "rnnprop"), amalg.create("student", "rnnprop")
-    one.reset_parameters(torch.Generator().manual_seed(5))
-    two.reset_parameters(torch.Generator().manual_seed(5))
-    assert all(torch.equal(a, b) for a, b in zip(one.parameters(), two.parameters(), strict=True))
-    forget = one.bias0[20:40]
-    assert torch.equal(forget, torch.ones(20))  # Keras' unit forget bias
+    student.reset_parameters(torch.Generator().manual_seed(5))
+    assert torch.equal(student.bias0[20:40], torch.ones(20))
+    assert torch.equal(student.bias0[:20], torch.zeros(20))
 
 
 def test_the_update_runs_at_other_meta_parameters_through_functional_call():
@@ -63,3 +51,13 @@ def test_the_update_runs_at_other_meta_parameters_through_functional_call():
     delta, _ = torch.func.functional_call(student, zeroed, (grads, state, params, 0))
     # All-zero meta-parameters: h = 0, so the output is tanh(0) = 0.
     assert all(torch.equal(d, torch.zeros_like(d)) for d in delta.values())
+
+
+def test_random_scaling_draws_exp_uniform_scales_and_zero_turns_it_off():
+    params = random_params()
+    generator = torch.Generator().manual_seed(0)
+    scale = amalg.create("student", "rnnprop", random_scaling=3.0).training_scale(params, generator)
+    logs = torch.cat([value.log().reshape(-1) for value in scale.values()])
+    assert logs.min() >= -3 and logs.max() <= 3 and logs.std() > 1
+    off = amalg.create("student", "rnnprop", random_scaling=0.0)
+    assert off.training_scale(params, generator) is None
