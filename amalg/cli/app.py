@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from amalg.cli import components, data, run
+from amalg.cli import components, data, evaluate, report, run, tune
 
 
 class _OneLineErrors(TyperGroup):
@@ -44,6 +44,9 @@ app = typer.Typer(
 components.register(app)
 data.register(app)
 run.register(app)
+tune.register(app)
+evaluate.register(app)
+report.register(app)
 
 
 def _print_version(value: bool) -> None:

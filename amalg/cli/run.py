@@ -7,25 +7,22 @@ The component options (``--teacher``, ``--scheme``, ...) are made from the run-k
 from __future__ import annotations
 
 import inspect
-import math
 import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from amalg.cli.errors import fail, reports_errors
-from amalg.core.analysis.comparison import ComparisonRow
+from amalg.cli.views import ProgressView, comparison_tables
+from amalg.core.analysis.tuning import TuningStore
 from amalg.core.errors import ConfigError
 from amalg.core.registry import get_registry
 from amalg.core.run_folder import Claim, RunFolder, RunFolderError
 from amalg.core.runconfig import (
     RUN_KINDS,
-    EvaluationConfig,
     RunKind,
     apply_overrides,
     apply_quick,
@@ -34,16 +31,9 @@ from amalg.core.runconfig import (
     read_config_file,
     validate_run_config,
 )
+from amalg.core.suites import expand_tasks
 from amalg.core.training.build import build_run
-from amalg.core.training.events import (
-    EvaluationAdvanced,
-    EvaluationStarted,
-    Event,
-    PeriodFinished,
-    RunFinished,
-    RunStarted,
-    TrajectoryFinished,
-)
+from amalg.core.training.learning_rates import tune_teachers
 from amalg.core.training.run import execute
 
 
@@ -83,9 +73,12 @@ def build_values(
     overrides: list[str],
     config_file: Path | None,
     quick: bool,
+    suites: list[str] | None = None,
+    tune: bool = True,
 ) -> dict[str, Any]:
     """The run config the command line asks for, before validation: the config file, then
-    the component options, the seed, ``--quick`` presets and ``--set`` overrides."""
+    the component options, the seed, the held-out suites, ``--no-tune``, ``--quick`` presets
+    and ``--set`` overrides."""
     values: dict[str, Any] = read_config_file(config_file) if config_file else {}
     if config_file:
         # Shapes first (a teacher list, component tables), before flags are merged in.
@@ -112,6 +105,15 @@ def build_values(
             values[row.field] = _choice(given, row.option, values.get(row.field))
     if seed is not None:
         values["seed"] = seed
+    if suites:
+        evaluation = values.setdefault("evaluation", {})
+        if isinstance(evaluation, dict):
+            given = evaluation.get("tasks", [])
+            evaluation["tasks"] = expand_tasks(given if isinstance(given, list) else [], suites)
+    if not tune:
+        tuning = values.setdefault("tuning", {})
+        if isinstance(tuning, dict):
+            tuning["enabled"] = False
     if quick:
         values = apply_quick(values, get_registry())
     values = apply_overrides(values, overrides)
@@ -176,6 +178,38 @@ _OPTIONS = [
         ],
     ),
     inspect.Parameter(
+        "suite",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Also compare on every task of this suite (digits, paper); repeatable."
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "tune",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=True,
+        annotation=Annotated[
+            bool,
+            typer.Option(
+                help="Give each teacher its tuned learning rate on each task (tuning it first "
+                "when none is stored); --no-tune keeps the teachers' defaults."
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "tuning_dir",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None,
+            typer.Option(help="Stored tunings (default: $AMALG_TUNING_DIR, else results/tuning)."),
+        ],
+    ),
+    inspect.Parameter(
         "quick",
         inspect.Parameter.KEYWORD_ONLY,
         default=False,
@@ -200,7 +234,14 @@ def run(**options: Any) -> None:
     if out is not None and not out.strip():
         raise RunFolderError("--out is empty; give the folder the run writes to")
     bare_resume = resume and not any(
-        [*chosen.values(), options["seed"] is not None, options["set_"], options["config"]]
+        [
+            *chosen.values(),
+            options["seed"] is not None,
+            options["set_"],
+            options["config"],
+            options["suite"],
+            not options["tune"],
+        ]
     )
     if bare_resume and not options["quick"] and (out is not None or name is not None):
         where = out if out is not None else Path("results") / check_run_name(str(name))
@@ -216,30 +257,47 @@ def run(**options: Any) -> None:
             overrides=options["set_"] or [],
             config_file=options["config"],
             quick=options["quick"],
+            suites=options["suite"],
+            tune=options["tune"],
         )
-    config, components = build_run(values)
-    folder = RunFolder(out if out is not None else Path("results") / config.name)
     console = Console()
-    claim = folder.claim(config.model_dump(mode="json"), resume)
-    if claim is Claim.FINISHED:
-        rows, _ = folder.read_result() or ([], "")
-        console.print(Text(f"{folder.path} already holds this run, finished:", style="dim"))
-        console.print(_result_table(rows, config.choice("task").name, config.evaluation))
-        return
-
-    view = _RunView(console)
+    view = ProgressView(console)
+    store = TuningStore(options["tuning_dir"])
+    # Every mistake is found before the teachers are tuned (which may take a minute).
+    checked, _ = build_run(values)
+    folder = RunFolder(out if out is not None else Path("results") / checked.name)
+    folder.precheck()
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    started = False
     try:
+        with view:
+            values = tune_teachers(values, store=store, on_event=view.on_event)
+        config, components = build_run(values)
+        claim = folder.claim(config.model_dump(mode="json"), resume)
+        started = True
+        if claim is Claim.FINISHED:
+            tasks, _ = folder.read_result() or ([], "")
+            console.print(Text(f"{folder.path} already holds this run, finished:", style="dim"))
+            for table in comparison_tables(tasks, config):
+                console.print(table)
+            return
         with view:
             result = execute(
                 config, components, folder, resume=claim is Claim.RESUME, on_event=view.on_event
             )
     except KeyboardInterrupt:
-        message = "interrupted; the last finished period is saved: amalg run --resume --out"
-        raise fail(f"{message} {folder.path}", 130) from None
+        if not started:
+            message = "interrupted before the run began; finished tunings are stored: run again"
+        else:
+            message = (
+                "interrupted; the last finished period is saved: amalg run --resume --out "
+                f"{folder.path}"
+            )
+        raise fail(message, 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    console.print(_result_table(result.rows, config.choice("task").name, config.evaluation))
+    for table in comparison_tables(result.tasks, config):
+        console.print(table)
     console.print(
         Text(f"results in {folder.path} (final student: {result.checkpoint})", style="dim")
     )
@@ -251,107 +309,3 @@ run.__annotations__ = {parameter.name: parameter.annotation for parameter in _OP
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
-
-
-class _RunView:
-    """Rich progress for the run's events."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self.bar: Any = None
-
-    def __enter__(self) -> _RunView:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        self.progress.__exit__(*args)
-
-    def _drop_bar(self) -> None:
-        if self.bar is not None:
-            self.progress.remove_task(self.bar)
-            self.bar = None
-
-    def on_event(self, event: Event) -> None:
-        match event:
-            case RunStarted(resumed_from=str(checkpoint)):
-                self.console.print(Text(f"resuming after {checkpoint}", style="dim"))
-            case TrajectoryFinished():
-                if self.bar is None:
-                    self.bar = self.progress.add_task("", total=event.trajectories)
-                imitation = " ".join(f"{k} {v:.2f}" for k, v in event.imitation.items())
-                self.progress.update(
-                    self.bar,
-                    completed=event.trajectory,
-                    total=event.trajectories,
-                    description=(
-                        f"stage {event.stage} period {event.period} unroll {event.unroll}"
-                        f" | meta-loss {event.meta_loss:.3f}"
-                        + (f" | imitation {imitation}" if imitation else "")
-                    ),
-                )
-            case PeriodFinished(summary=summary):
-                self._drop_bar()
-                imitation = " ".join(f"{k} {v:.2f}" for k, v in summary.imitation.items())
-                line = (
-                    f"stage {summary.stage} period {summary.period} unroll {summary.unroll}: "
-                    f"meta-loss {summary.meta_loss:.3f}"
-                    + (f", imitation {imitation}" if imitation else "")
-                    + f", validation {summary.validation:.4f}"
-                    + (" (best)" if summary.new_best else "")
-                    + (" -> stage over, best reloaded" if event.reloaded else "")
-                )
-                if summary.nonfinite:
-                    line += f", {summary.nonfinite} non-finite truncations discarded so far"
-                self.console.print(Text(line))
-            case EvaluationStarted(total=total):
-                self.bar = self.progress.add_task("evaluating student and teachers", total=total)
-            case EvaluationAdvanced() if self.bar is not None:
-                self.progress.advance(self.bar)
-            case RunFinished():
-                self._drop_bar()
-            case _:
-                pass
-
-
-def _result_table(rows: list[ComparisonRow] | tuple[ComparisonRow, ...], task: str,
-                  evaluation: EvaluationConfig) -> Table:  # fmt: skip
-    table = Table(
-        title=f"{task}: {evaluation.horizon} steps, {evaluation.seeds} seeds (mean ± std)",
-        title_justify="left",
-    )
-    table.add_column("optimizer", style="bold")
-    table.add_column("role")
-    table.add_column("best validation loss", justify="right")
-    table.add_column("final training loss", justify="right")
-    table.add_column("test loss at best validation", justify="right")
-    accuracy = any(row.best_validation_accuracy is not None for row in rows)
-    if accuracy:
-        table.add_column("best validation accuracy", justify="right")
-    for row in rows:
-        cells = [
-            row.optimizer,
-            row.role,
-            _pm(row.best_validation_loss, row.best_validation_loss_std),
-            _pm(row.final_train_loss, row.final_train_loss_std),
-            f"{row.test_loss_at_best_validation:.4f}",
-        ]
-        if accuracy:
-            value = row.best_validation_accuracy
-            cells.append(f"{value if value is not None else math.nan:.3f}")
-        table.add_row(*(Text(cell) for cell in cells))
-    return table
-
-
-def _pm(mean: float, std: float) -> str:
-    if not math.isfinite(mean):
-        return "diverged"
-    return f"{mean:.4f} ± {std:.4f}"

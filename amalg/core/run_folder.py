@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from amalg.core.analysis.comparison import ComparisonRow
+from amalg.core.analysis.comparison import TaskComparison
 from amalg.core.errors import AmalgError
 from amalg.core.training.checkpoint import Checkpoint, describe_mismatch
 from amalg.core.training.progress import PeriodSummary
@@ -140,6 +140,12 @@ class RunFolder:
 
     # -- claiming the folder -------------------------------------------------------------
 
+    def precheck(self) -> None:
+        """Refuse at once a path that can never be a run folder (a file), before any work that
+        the full :meth:`claim` has to wait for."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} is a file, not a folder; choose another --out")
+
     def claim(self, config: Mapping[str, Any], resume: bool) -> Claim:
         """Check the folder can take the run of ``config`` and say how.
 
@@ -156,8 +162,7 @@ class RunFolder:
             ) from None
 
     def _claim(self, config: dict[str, Any], resume: bool) -> Claim:
-        if self.path.exists() and not self.path.is_dir():
-            raise RunFolderError(f"{self.path} is a file, not a folder; choose another --out")
+        self.precheck()
         if self.holds_run():
             saved = self.read_config()
             _check_readable(saved, self.path)
@@ -286,33 +291,48 @@ class RunFolder:
         """``eval/<task>/<checkpoint>-<optimizer>.npz``."""
         self._write_npz(f"eval/{task}/{checkpoint}-{optimizer}.npz", arrays)
 
-    def write_comparison(self, rows: Sequence[ComparisonRow]) -> None:
-        """``evaluation.csv``: the final table."""
-        self._write_csv("evaluation.csv", [row.to_dict() for row in rows])
+    def write_comparison(self, tasks: Sequence[TaskComparison]) -> None:
+        """``evaluation.csv``: the final tables, a row per task and optimizer."""
+        rows = []
+        for comparison in tasks:
+            oracle = comparison.oracle
+            for row in comparison.rows:
+                values = row.to_dict()
+                accuracy = values.pop("best_validation_accuracy", "")
+                rows.append(
+                    {
+                        "task": comparison.task,
+                        **values,
+                        "best_validation_accuracy": accuracy,
+                        "oracle": oracle is not None and row.optimizer == oracle.optimizer,
+                    }
+                )
+        self._write_csv("evaluation.csv", rows)
 
     @property
     def result_path(self) -> Path:
         return self.path / "result.json"
 
-    def write_result(self, rows: Sequence[ComparisonRow], checkpoint: str) -> None:
+    def write_result(self, tasks: Sequence[TaskComparison], checkpoint: str) -> None:
         """Written last: its presence marks the run complete."""
-        result = {"rows": [row.to_dict() for row in rows], "checkpoint": checkpoint}
+        result = {"checkpoint": checkpoint, "tasks": [task.to_dict() for task in tasks]}
         text = json.dumps(result, indent=2) + "\n"
         atomic_write(self.result_path, lambda file: file.write(text))
 
-    def read_result(self) -> tuple[list[ComparisonRow], str] | None:
-        """The final table and the checkpoint it evaluated; None while the run is unfinished."""
+    def read_result(self) -> tuple[list[TaskComparison], str] | None:
+        """The final tables and the checkpoint they evaluated; None while the run is
+        unfinished."""
         if not self.result_path.exists():
             return None
         redo = "delete it and run with --resume to redo the final evaluation"
         result = _read_json(self.result_path, "run result", redo)
         try:
-            if not isinstance(result, dict) or not isinstance(result.get("rows"), list):
+            if not isinstance(result, dict) or not isinstance(result.get("tasks"), list):
                 raise ValueError("it is not a run result")
             checkpoint = result.get("checkpoint")
             if not isinstance(checkpoint, str):
                 raise ValueError("it names no checkpoint")
-            return [ComparisonRow.from_dict(row) for row in result["rows"]], checkpoint
+            return [TaskComparison.from_dict(task) for task in result["tasks"]], checkpoint
         except ValueError as error:
             raise RunFolderError(
                 f"run result {self.result_path} is damaged ({error}); {redo}"

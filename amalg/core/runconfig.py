@@ -14,7 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -39,17 +39,21 @@ if TYPE_CHECKING:
     from amalg.core.registry import Registry
 
 __all__ = [
+    "PAPER_GRID",
     "RUN_KINDS",
     "SECTIONS",
     "Choice",
     "EvaluationConfig",
+    "LearningRateSource",
     "MetaOptimizerConfig",
     "RunConfig",
     "RunKind",
+    "TuningConfig",
     "apply_overrides",
     "apply_quick",
     "check_run_name",
     "default_run_name",
+    "parse_value",
     "read_config_file",
     "run_kind",
     "validate_run_config",
@@ -153,16 +157,60 @@ class EvaluationConfig(ComponentConfig):
     every: int | None = Field(
         None, ge=1, le=MAX_STEPS, description="Steps between validations; none: once per epoch."
     )
+    tasks: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Held-out tasks the final comparison also runs on (amalg run --suite).",
+    )
 
     @classmethod
     def quick(cls) -> dict[str, Any]:
         return {"horizon": 60, "seeds": 2}
 
 
+PAPER_GRID: tuple[float, ...] = (5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
+"""Huang et al. 2022, Section 5: every teacher's learning rate is chosen on this grid."""
+
+
+class LearningRateSource(BaseModel):
+    """A teacher's learning rate in a run and where it came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lr: float = Field(gt=0, description="The learning rate used.")
+    source: str = Field(description="tuned (and the stored tuning), set, or a default.")
+
+
+class TuningConfig(ComponentConfig):
+    enabled: bool = Field(
+        True,
+        description="Tune each teacher's learning rate for each task the run trains or "
+        "evaluates on, unless set (false: --no-tune, the teachers' defaults).",
+    )
+    grid: list[Annotated[float, Field(gt=0)]] = Field(
+        list(PAPER_GRID), min_length=1, max_length=100, description="Learning rates tried."
+    )
+    horizon: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_STEPS,
+        description="Training steps of each trial; none: the run's evaluation horizon.",
+    )
+    seeds: int = Field(3, ge=1, le=MAX_COUNT, description="Trials per learning rate.")
+    learning_rates: dict[str, dict[str, LearningRateSource]] = Field(
+        default_factory=dict,
+        description="Filled in by the run: per task, each teacher's learning rate and source.",
+    )
+
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {"seeds": 1}
+
+
 SECTIONS: dict[str, type[ComponentConfig]] = {
     "engine": EngineConfig,
     "meta_optimizer": MetaOptimizerConfig,
     "evaluation": EvaluationConfig,
+    "tuning": TuningConfig,
 }
 """The run's own settings beside its components: ``--set SECTION.FIELD=VALUE``."""
 
@@ -202,6 +250,7 @@ class RunSettings(ComponentConfig):
     engine: EngineConfig = Field(default_factory=lambda: EngineConfig())
     meta_optimizer: MetaOptimizerConfig = Field(default_factory=lambda: MetaOptimizerConfig())
     evaluation: EvaluationConfig = Field(default_factory=lambda: EvaluationConfig())
+    tuning: TuningConfig = Field(default_factory=lambda: TuningConfig())
 
     @model_validator(mode="before")
     @classmethod
@@ -278,7 +327,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """``--set`` values: JSON when they parse as JSON (numbers, lists, true), else text."""
     try:
         return json.loads(text)
@@ -300,7 +349,7 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, equals, raw = item.partition("=")
         if not equals or not key:
             raise ConfigError("--set", [(item, "expected KEY=VALUE, e.g. teacher.adam.lr=0.002")])
-        value = _parse_value(raw)
+        value = parse_value(raw)
         parts = key.split(".")
         if parts == ["seed"]:
             result["seed"] = value

@@ -19,7 +19,14 @@ import torch
 __all__ = ["PURPOSES", "Purpose", "derive_seed", "generator_at"]
 
 Purpose = Literal[
-    "student", "train", "validation", "evaluation", "estimator", "perturbation", "inputs"
+    "student",
+    "train",
+    "validation",
+    "evaluation",
+    "estimator",
+    "perturbation",
+    "inputs",
+    "tuning",
 ]
 PURPOSES: dict[str, int] = {
     "student": 0,
@@ -29,6 +36,7 @@ PURPOSES: dict[str, int] = {
     "estimator": 4,
     "perturbation": 5,
     "inputs": 6,
+    "tuning": 7,
 }
 
 

@@ -123,16 +123,18 @@ def amalg_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def amalg_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A dataset folder of the test session, so that the suites never touch the user's own
-    (the offline digits are prepared there once)."""
+    """A dataset folder and a tuning store of the test session, so that the suites never
+    touch the user's own (the offline digits are prepared there once)."""
     folder = tmp_path_factory.mktemp("amalg-datasets")
-    previous = os.environ.get("AMALG_DATA_DIR")
-    os.environ["AMALG_DATA_DIR"] = str(folder)
+    settings = {"AMALG_DATA_DIR": folder, "AMALG_TUNING_DIR": folder / "tuning"}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: str(value) for name, value in settings.items()})
     yield folder
-    if previous is None:
-        os.environ.pop("AMALG_DATA_DIR", None)
-    else:
-        os.environ["AMALG_DATA_DIR"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 MOCK_EXAMPLES = 16

@@ -52,6 +52,7 @@ def test_list_task_shows_size_dataset_batch_and_availability(fresh_registry, tmp
         "batch_size": 128,
         "data": "not prepared",
         "table_1_parameters": 18122,
+        "suites": "paper",
     }
     table_1 = {
         name: facts["table_1_parameters"]
@@ -65,6 +66,10 @@ def test_list_task_shows_size_dataset_batch_and_availability(fresh_registry, tmp
     for name, count in table_1.items():
         assert details[name]["parameters"] == (370_506 if name == "resnet" else count)
     assert details["digits_cnn"]["data"] == "available"
+    assert {name for name, facts in details.items() if facts.get("suites") == "digits"} == {
+        "digits_cnn", "digits_mlp", "digits_wider", "digits_deeper", "digits_small_batch",
+        "digits_dp",
+    }  # fmt: skip
     assert details["small_batch"]["batch_size"] == 32
     assert details["quadratic"]["dataset"] == "synthetic"
     table = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["list", "task"])

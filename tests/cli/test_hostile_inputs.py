@@ -115,7 +115,10 @@ def test_an_unreadable_checkpoint_is_one_line(finished, other_student, tmp_path,
     [
         (b"{broken", "is damaged: it is not UTF-8 JSON"),
         (b'{"rows": 3}', "is damaged (it is not a run result)"),
-        (b'{"rows": [{"optimizer": 1}], "checkpoint": "x"}', "a result row is damaged"),
+        (
+            b'{"tasks": [{"task": "t", "rows": [{"optimizer": 1}]}], "checkpoint": "x"}',
+            "a result row is damaged",
+        ),
     ],
     ids=["not-json", "not-a-result", "bad-row"],
 )

@@ -222,7 +222,7 @@ def test_a_teacher_used_twice_under_a_label_is_two_teachers(tmp_path):
     assert "imitation_adam" in header and "imitation_slow" in header
     assert list((folder / "eval" / "digits_cnn").glob("*-slow.npz"))
     rows = (folder / "evaluation.csv").read_text()
-    assert "\nadam,teacher," in rows and "\nslow,teacher," in rows
+    assert "\ndigits_cnn,adam,teacher," in rows and "\ndigits_cnn,slow,teacher," in rows
     for spec in ("adam:", ":slow"):
         bad = invoke("run", "--teacher", spec, "--out", str(tmp_path / "bad"))
         assert bad.exit_code == 2 and "expected NAME or NAME:LABEL" in bad.stderr

@@ -14,7 +14,7 @@ from amalg.core.analysis.evaluation import Curves, evaluate
 from amalg.core.functional import Params
 from amalg.core.interfaces import Task, UpdateRule
 
-__all__ = ["ComparisonRow", "Contender", "compare", "summarize"]
+__all__ = ["ComparisonRow", "Contender", "TaskComparison", "compare", "oracle_of", "summarize"]
 
 Role = Literal["student", "teacher"]
 
@@ -69,13 +69,54 @@ class ComparisonRow:
             raise ValueError(f"a result row is damaged ({type(error).__name__}: {error})") from None
 
 
+@dataclass(frozen=True)
+class TaskComparison:
+    """The final table of one task: a row per optimizer, and the oracle among them."""
+
+    task: str
+    rows: tuple[ComparisonRow, ...]
+
+    @property
+    def oracle(self) -> ComparisonRow | None:
+        """The best teacher (Huang et al. 2022, Section 5: the teacher with the best validation
+        loss); None without a teacher that converged."""
+        return oracle_of(self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        oracle = self.oracle
+        return {
+            "task": self.task,
+            "oracle": oracle.optimizer if oracle else None,
+            "rows": [row.to_dict() for row in self.rows],
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TaskComparison:
+        try:
+            task, rows = values["task"], values["rows"]
+            if not isinstance(task, str) or not isinstance(rows, list):
+                raise ValueError("not a task's comparison")
+            return cls(task, tuple(ComparisonRow.from_dict(row) for row in rows))
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"a task's comparison is damaged ({error})") from None
+
+
+def oracle_of(rows: Sequence[ComparisonRow]) -> ComparisonRow | None:
+    """The teacher row with the lowest mean best validation loss (None if no teacher's is
+    finite)."""
+    teachers = [
+        row for row in rows if row.role == "teacher" and math.isfinite(row.best_validation_loss)
+    ]
+    return min(teachers, key=lambda row: row.best_validation_loss) if teachers else None
+
+
 def summarize(label: str, role: Role, curves: Curves) -> ComparisonRow:
     """The row of one optimizer: means and standard deviations over its seeds."""
     best, final = curves.best_validation_loss, curves.final_train_loss
     finite = bool(np.isfinite(final).any())
     accuracy = None
-    if curves.validation_accuracy is not None:
-        accuracy = float(np.nanmean(np.nanmax(curves.validation_accuracy, axis=1)))
+    if curves.val_accuracy is not None:
+        accuracy = float(np.nanmean(np.nanmax(curves.val_accuracy, axis=1)))
     return ComparisonRow(
         optimizer=label,
         role=role,

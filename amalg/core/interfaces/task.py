@@ -38,6 +38,9 @@ class Task(Component[ConfigT]):
     """An optimizee: initial parameters, a loss, a gradient oracle and batches."""
 
     kind: ClassVar[str] = "task"
+    suites: ClassVar[tuple[str, ...]] = ()
+    """The evaluation suites the task belongs to (``--suite NAME``: ``paper``, ``digits``,
+    or any name a plugin's tasks share)."""
 
     @abstractmethod
     def init_params(self, generator: torch.Generator) -> Params:
@@ -113,7 +116,10 @@ class Task(Component[ConfigT]):
         return sum(value.numel() for value in self.abstract_params().values())
 
     def details(self) -> dict[str, Any]:
-        return {"parameters": self.parameter_count}
+        facts: dict[str, Any] = {"parameters": self.parameter_count}
+        if self.suites:
+            facts["suites"] = ", ".join(self.suites)
+        return facts
 
 
 Optimizee = Task

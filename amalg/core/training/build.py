@@ -121,4 +121,6 @@ def build_run(
     check_budget(config, components)
     # Reading one batch now makes a dataset that is not there fail before any work.
     components.task.batch_at("train", 0, 0)
+    for name in config.evaluation.tasks:
+        cast(Task, registry.create("task", name)).batch_at("train", 0, 0)
     return validate_run_config(resolved), components

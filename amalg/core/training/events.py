@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amalg.core.analysis.comparison import ComparisonRow
+from amalg.core.analysis.comparison import TaskComparison
 from amalg.core.training.progress import PeriodSummary
 
 __all__ = [
@@ -18,7 +18,35 @@ __all__ = [
     "RunStarted",
     "TrajectoryFinished",
     "TruncationDiscarded",
+    "TuningAdvanced",
+    "TuningFinished",
+    "TuningStarted",
 ]
+
+
+@dataclass(frozen=True)
+class TuningStarted:
+    """A teacher's learning-rate grid search begins (none was stored for it)."""
+
+    task: str
+    teacher: str
+    total: int
+    """Training steps the search takes."""
+
+
+@dataclass(frozen=True)
+class TuningAdvanced:
+    """One training step of a grid search is done."""
+
+
+@dataclass(frozen=True)
+class TuningFinished:
+    task: str
+    teacher: str
+    lr: float
+    reused: bool
+    """Found in the store: nothing was run."""
+    on_edge: bool
 
 
 @dataclass(frozen=True)
@@ -70,12 +98,15 @@ class EvaluationAdvanced:
 
 @dataclass(frozen=True)
 class RunFinished:
-    rows: tuple[ComparisonRow, ...]
+    tasks: tuple[TaskComparison, ...]
     checkpoint: str
 
 
 Event = (
-    RunStarted
+    TuningStarted
+    | TuningAdvanced
+    | TuningFinished
+    | RunStarted
     | TrajectoryFinished
     | TruncationDiscarded
     | PeriodFinished

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from amalg.core.analysis.comparison import ComparisonRow, Contender, compare
+from amalg.core.analysis.comparison import Contender, TaskComparison, compare
 from amalg.core.analysis.evaluation import Curves
-from amalg.core.engine import UnrollEngine
+from amalg.core.functional import Params
+from amalg.core.interfaces import Task, Teacher
+from amalg.core.registry import Registry, get_registry
 from amalg.core.run_folder import RunFolder
 from amalg.core.runconfig import RunSettings
 from amalg.core.seeds import derive_seed
@@ -29,15 +32,17 @@ from amalg.core.training.events import (
     RunFinished,
 )
 from amalg.core.training.trainer import Trainer
+from amalg.core.warm_start import warm_start
 
 __all__ = ["RunResult", "evaluate_run", "execute"]
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """The trained student against each teacher."""
+    """The trained student against each teacher, on each task of the comparison."""
 
-    rows: tuple[ComparisonRow, ...]
+    tasks: tuple[TaskComparison, ...]
+    """The meta-training task first, then the held-out ones."""
     checkpoint: str
     """The checkpoint whose student was evaluated (the last stage's best)."""
     folder: Path
@@ -49,6 +54,7 @@ def execute(
     folder: RunFolder,
     resume: bool = False,
     on_event: EventSink = lambda event: None,
+    registry: Registry | None = None,
 ) -> RunResult:
     """Meta-train the run's student into ``folder`` (continuing its last checkpoint when
     ``resume``), save it, and compare it with its teachers. A folder whose run is finished
@@ -56,11 +62,11 @@ def execute(
     (:meth:`RunFolder.claim`): it holds the rules for which folder may take which run."""
     done = folder.read_result()
     if done is not None:
-        rows, checkpoint = done
-        return RunResult(rows=tuple(rows), checkpoint=checkpoint, folder=folder.path)
+        tasks, checkpoint = done
+        return RunResult(tasks=tuple(tasks), checkpoint=checkpoint, folder=folder.path)
     trainer = Trainer(config, components, folder, on_event)
     checkpoint = trainer.train(resume=resume)
-    return evaluate_run(config, components, folder, checkpoint, trainer.engine, on_event)
+    return evaluate_run(config, components, folder, checkpoint, on_event, registry)
 
 
 def evaluate_run(
@@ -68,41 +74,58 @@ def evaluate_run(
     components: Components,
     folder: RunFolder,
     checkpoint: str,
-    engine: UnrollEngine,
     on_event: EventSink = lambda event: None,
+    registry: Registry | None = None,
 ) -> RunResult:
-    """Save the student (holding ``checkpoint``'s phi) and compare it with the teachers
-    from the run's warm starts on fresh evaluation seeds; writes the curves, the table and,
-    last, the result that marks the run finished."""
+    """Save the student (holding ``checkpoint``'s phi) and compare it with the teachers on
+    the meta-training task and each held-out task (``evaluation.tasks``), from the run's warm
+    starts on fresh evaluation seeds, each teacher at its learning rate for that task
+    (``tuning.learning_rates``); writes the curves, the tables and, last, the result that
+    marks the run finished."""
+    registry = registry or get_registry()
     student = components.student
     choice = config.choice("student")
     folder.save_optimizer(choice.name, choice.config, dict(student.state_dict()))
-    task, evaluation = components.task, config.evaluation
-    every = evaluation.every or getattr(task, "batches_per_epoch", lambda split: 10)("train")
+    evaluation, engine = config.evaluation, config.engine
     seeds = [derive_seed(config.seed, "evaluation", i) for i in range(evaluation.seeds)]
-    contenders = [Contender(choice.name, "student", student)] + [
-        Contender(label, "teacher", teacher)
-        for label, teacher in zip(components.teacher_labels, components.teachers, strict=True)
+    main = config.choice("task").name
+    tasks: list[tuple[str, Task[Any]]] = [(main, components.task)]
+    tasks += [
+        (name, cast(Task[Any], registry.create("task", name)))
+        for name in evaluation.tasks
+        if name != main
     ]
-    on_event(EvaluationStarted(total=len(contenders) * len(seeds) * evaluation.horizon))
-    task_name = config.choice("task").name
+    teachers = config.choices("teacher")
+    total = len(tasks) * (1 + len(teachers)) * len(seeds) * evaluation.horizon
+    on_event(EvaluationStarted(total=total))
+    results = []
+    for name, task in tasks:
+        learning_rates = config.tuning.learning_rates.get(name, {})
+        contenders = [Contender(choice.name, "student", student)]
+        for teacher, built in zip(teachers, components.teachers, strict=True):
+            record = learning_rates.get(teacher.key)
+            if name != main and record is not None:
+                built = cast(
+                    Teacher[Any],
+                    registry.create("teacher", teacher.name, **{**teacher.config, "lr": record.lr}),
+                )
+            contenders.append(Contender(teacher.key, "teacher", built))
+        every = evaluation.every or getattr(task, "batches_per_epoch", lambda split: 10)("train")
 
-    def save(contender: Contender, curves: Curves) -> None:
-        label = "student" if contender.role == "student" else contender.label
-        folder.write_curves(task_name, checkpoint, label, curves.arrays())
+        def save(contender: Contender, curves: Curves, task_name: str = name) -> None:
+            label = "student" if contender.role == "student" else contender.label
+            folder.write_curves(task_name, checkpoint, label, curves.arrays())
 
-    rows = compare(
-        task,
-        contenders,
-        engine.warm_start,
-        seeds,
-        evaluation.horizon,
-        every,
-        on_curves=save,
-        on_step=lambda: on_event(EvaluationAdvanced()),
-    )
-    folder.write_comparison(rows)
-    folder.write_result(rows, checkpoint)
-    result = RunResult(rows=tuple(rows), checkpoint=checkpoint, folder=folder.path)
-    on_event(RunFinished(rows=result.rows, checkpoint=checkpoint))
+        def start(seed: int, task: Task[Any] = task) -> tuple[Params, int]:
+            return warm_start(task, seed, engine.warmup_steps, engine.warmup_lr)
+
+        rows = compare(
+            task, contenders, start, seeds, evaluation.horizon, every,
+            on_curves=save, on_step=lambda: on_event(EvaluationAdvanced()),
+        )  # fmt: skip
+        results.append(TaskComparison(name, tuple(rows)))
+    folder.write_comparison(results)
+    folder.write_result(results, checkpoint)
+    result = RunResult(tasks=tuple(results), checkpoint=checkpoint, folder=folder.path)
+    on_event(RunFinished(tasks=result.tasks, checkpoint=checkpoint))
     return result

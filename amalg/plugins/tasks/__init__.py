@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import Task
-from amalg.plugins.tasks.digits import DigitsCNN, DigitsMLP
+from amalg.plugins.tasks.digits import (
+    DigitsCNN,
+    DigitsDeeper,
+    DigitsDP,
+    DigitsMLP,
+    DigitsSmallBatch,
+    DigitsWider,
+)
 from amalg.plugins.tasks.metz import CifarAutoencoder, CifarConv, FashionMNISTMLP
 from amalg.plugins.tasks.mnist_dp import MNISTDP
 from amalg.plugins.tasks.paper import FMNIST, MLP, SVHN, Cifar, Deeper, SmallBatch, Train, Wider
@@ -34,6 +41,10 @@ TASKS: tuple[type[Task], ...] = (
     CifarAutoencoder,
     DigitsCNN,
     DigitsMLP,
+    DigitsWider,
+    DigitsDeeper,
+    DigitsSmallBatch,
+    DigitsDP,
     Quadratic,
     Rastrigin,
 )

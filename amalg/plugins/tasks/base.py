@@ -143,6 +143,8 @@ class ImageTask(Task[ImageConfigT]):
         }
         if self.table_1_parameters is not None:
             facts["table_1_parameters"] = self.table_1_parameters
+        if self.suites:
+            facts["suites"] = ", ".join(self.suites)
         return facts
 
 

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, cast
+from typing import ClassVar, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import nn
 
-from amalg.core.functional import Params
-from amalg.core.interfaces.task import Batch
 from amalg.plugins.tasks import models
-from amalg.plugins.tasks.base import ImageTaskConfig
-from amalg.plugins.tasks.paper import PaperCNN
+from amalg.plugins.tasks.dp_sgd import DPSGDConfig, DPSGDTask
 
 
-class MNISTDPConfig(ImageTaskConfig):
+class MNISTDPConfig(DPSGDConfig):
     dataset: Literal["mnist", "kmnist"] = Field(
         "mnist",
         description="mnist, or kmnist for the paper's transfer to a private dataset.",
     )
-    clip_norm: float = Field(1.0, gt=0, description="L2 bound C of each example's gradient.")
-    noise_multiplier: float = Field(
-        1.1, ge=0, description="sigma: the noise's standard deviation is sigma * C."
-    )
 
 
-class MNISTDP(PaperCNN[MNISTDPConfig]):
+class MNISTDP(DPSGDTask[MNISTDPConfig]):
     """The train CNN trained with DP-SGD: per-example clipping to norm 1.0, noise 1.1.
 
     Abadi et al. 2016, as in Huang et al. 2022, Appendix B.3. The gradient oracle computes
@@ -40,54 +32,12 @@ class MNISTDP(PaperCNN[MNISTDPConfig]):
     name: ClassVar[str] = "mnist_dp"
     table_1_parameters: ClassVar[int | None] = 18122
     dataset: ClassVar[str] = "mnist"
+    suites: ClassVar[tuple[str, ...]] = ("paper",)
 
     @property
     def dataset_name(self) -> str:
         return self.config.dataset
 
-    def per_example_gradients(self, params: Params, batch: Batch) -> tuple[Tensor, Params]:
-        """Each example's loss ``[B]`` and gradient (``[B, *shape]`` per parameter)."""
-        inputs, labels = batch
-        model = self.model  # built outside vmap: building draws (meta) random numbers
-
-        def example_loss(values: Params, x: Tensor, y: Tensor) -> Tensor:
-            logits = models.apply(model, values, x[None])
-            return nn.functional.cross_entropy(logits, y[None])
-
-        grads, losses = torch.func.vmap(
-            torch.func.grad_and_value(example_loss), in_dims=(None, 0, 0)
-        )(params, inputs, labels)
-        return losses, grads
-
-    def gradient(
-        self,
-        params: Params,
-        batch: Batch,
-        *,
-        generator: torch.Generator | None = None,
-        create_graph: bool = False,
-        retain_graph: bool = False,
-    ) -> tuple[Tensor, Params]:
-        # Per-example gradients come from torch.func, whose losses keep no graph: a caller
-        # that differentiates the loss itself (retain_graph) gets it from a plain forward.
-        with torch.enable_grad():  # an oracle works under no_grad too (see Task.gradient)
-            loss = self.loss(params, batch) if retain_graph else None
-            if not create_graph:
-                params = {key: value.detach() for key, value in params.items()}
-            losses, grads = self.per_example_gradients(params, batch)
-        size = losses.shape[0]
-        squares = cast(Tensor, sum(g.reshape(size, -1).pow(2).sum(dim=1) for g in grads.values()))
-        norms = torch.sqrt(squares)
-        clip = self.config.clip_norm
-        scale = torch.clamp(clip / norms.clamp_min(torch.finfo(norms.dtype).tiny), max=1.0)
-        sigma = self.config.noise_multiplier * clip
-        result: Params = {}
-        for key, per_example in grads.items():
-            total = torch.einsum("b,b...->...", scale, per_example)
-            if sigma > 0:
-                noise = torch.randn(
-                    total.shape, generator=generator, dtype=total.dtype, device=total.device
-                )
-                total = total + sigma * noise
-            result[key] = total / size
-        return (losses.mean() if loss is None else loss), result
+    def network(self) -> nn.Module:
+        height, _, channels = self.spec.shape
+        return models.two_layer_cnn(channels, height)

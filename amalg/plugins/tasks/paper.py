@@ -21,6 +21,8 @@ __all__ = ["FMNIST", "MLP", "SVHN", "Cifar", "Deeper", "SmallBatch", "Train", "W
 class PaperCNN(ImageClassifierTask[ImageConfigT]):
     """The 2-layer CNN of Table 2a (or 2b, twice as wide) on the task's dataset."""
 
+    suites: ClassVar[tuple[str, ...]] = ("paper",)
+
     widths: ClassVar[tuple[int, int]] = (16, 32)
 
     def network(self) -> nn.Module:
@@ -98,6 +100,7 @@ class Deeper(ImageClassifierTask):
     """
 
     name: ClassVar[str] = "deeper"
+    suites: ClassVar[tuple[str, ...]] = ("paper",)
     table_1_parameters: ClassVar[int | None] = 72042
     dataset: ClassVar[str] = "mnist"
 
@@ -112,6 +115,7 @@ class MLP(ImageClassifierTask):
     """
 
     name: ClassVar[str] = "mlp"
+    suites: ClassVar[tuple[str, ...]] = ("paper",)
     table_1_parameters: ClassVar[int | None] = 15910
     dataset: ClassVar[str] = "mnist"
 

@@ -30,6 +30,7 @@ class ResNetTask(ImageClassifierTask):
     """
 
     name: ClassVar[str] = "resnet"
+    suites: ClassVar[tuple[str, ...]] = ("paper",)
     table_1_parameters: ClassVar[int | None] = 372330
     dataset: ClassVar[str] = "cifar10"
 

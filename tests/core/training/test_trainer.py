@@ -106,8 +106,10 @@ def test_a_run_through_the_python_api_writes_its_result(tmp_path):
     folder = claimed(config, tmp_path)
     events = []
     result = execute(config, parts, folder, on_event=events.append)
-    assert [row.optimizer for row in result.rows] == ["rnnprop", "adam"]
-    assert folder.read_result() == (list(result.rows), result.checkpoint)
+    [comparison] = result.tasks
+    assert [row.optimizer for row in comparison.rows] == ["rnnprop", "adam"]
+    assert comparison.oracle is not None and comparison.oracle.optimizer == "adam"
+    assert folder.read_result() == (list(result.tasks), result.checkpoint)
     names = [type(event).__name__ for event in events]
     assert names[0] == "RunStarted" and names[-1] == "RunFinished"
     assert {"TrajectoryFinished", "PeriodFinished", "EvaluationStarted"} <= set(names)
