@@ -67,7 +67,13 @@ def report(
     from amalg.core.analysis.figures import write_figures  # matplotlib: only when drawing
 
     figures = write_figures(made, out)
-    payload = {**made.to_dict(), "figures": {k: [str(p) for p in v] for k, v in figures.items()}}
+    payload = {
+        **made.to_dict(),
+        "figures": {
+            name: {"files": [str(path) for path in paths], "panels": panels}
+            for name, (paths, panels) in figures.items()
+        },
+    }
     text = json.dumps(payload, indent=2, default=str) + "\n"
     atomic_write(out / "report.json", lambda file: file.write(text))
     if as_json:
@@ -77,7 +83,7 @@ def report(
     for task_report in made.tasks:
         console.print(_table(task_report))
     written = ", ".join(
-        str(path) for paths in figures.values() for path in paths if path.suffix == ".png"
+        str(path) for paths, _ in figures.values() for path in paths if path.suffix == ".png"
     )
     console.print(Text(f"figures: {written}; report.json in {out}", style="dim"))
 

@@ -172,8 +172,9 @@ def _meta_stability(plt: Any, report: Report) -> Any:
     return figure
 
 
-def write_figures(report: Report, folder: Path) -> dict[str, list[Path]]:
-    """Every figure the report supports, into ``folder``; their files by figure name."""
+def write_figures(report: Report, folder: Path) -> dict[str, tuple[list[Path], int]]:
+    """Every figure the report supports, into ``folder``: per figure name, its files and
+    its number of panels."""
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -185,10 +186,11 @@ def write_figures(report: Report, folder: Path) -> dict[str, list[Path]]:
     }
     if report.perturbations:
         figures["meta_stability"] = _meta_stability(plt, report)
-    written: dict[str, list[Path]] = {}
+    written: dict[str, tuple[list[Path], int]] = {}
     for name, figure in figures.items():
-        written[name] = [folder / f"{name}.png", folder / f"{name}.pdf"]
-        for path in written[name]:
+        paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
+        for path in paths:
             figure.savefig(path, bbox_inches="tight", dpi=150)
+        written[name] = (paths, len(figure.axes))
         plt.close(figure)
     return written

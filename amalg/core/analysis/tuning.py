@@ -192,7 +192,8 @@ def run_tuning(
         )
         per_seed.append(tuple(float(v) for v in best_log_validation_loss(curves)))
     scores = tuple(float(np.mean(row)) for row in per_seed)
-    finite = [index for index, score in enumerate(scores) if math.isfinite(score)]
+    # -inf is a score too: a loss of exactly 0 (a learning rate that solves the task).
+    finite = [index for index, score in enumerate(scores) if score < math.inf]
     if not finite:
         raise TuningError(
             f"teacher {request.teacher!r} diverged on {request.task!r} at every learning rate "
