@@ -52,7 +52,9 @@ def test_an_interrupted_evaluation_resumes_without_redoing_finished_repeats(tmp_
     place = tmp_path / "part" / "digits_mlp" / "adam@0.05"
     assert (place / "repeat_000.npz").is_file() and not (place / "curves.npz").exists()
     calls.clear()
-    monkeypatch.setattr(evaluations, "evaluate_repeat", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        evaluations, "evaluate_repeat", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     resumed = invoke(*EVALUATE, "--out", str(tmp_path / "part"))
     assert resumed.exit_code == 0, resumed.output
     assert len(calls) == 2 + 3  # adam's two missing repeats, sgd's three: repeat 0 is reused
@@ -68,7 +70,10 @@ def test_an_interrupted_evaluation_resumes_without_redoing_finished_repeats(tmp_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["adm", "--task", "digits_mlp"], "neither a run folder, a saved optimizer nor a teacher; did you mean 'adam'"),
+        (
+            ["adm", "--task", "digits_mlp"],
+            "neither a run folder, a saved optimizer nor a teacher; did you mean 'adam'",
+        ),
         (["adam@-1", "--task", "digits_mlp"], "the learning rate after @ must be positive"),
         (["adam@0.1"], "give a task (--task NAME) or --suite"),
         (["adam@0.1", "--task", "nope"], "unknown task 'nope'"),

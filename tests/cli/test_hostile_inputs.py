@@ -181,7 +181,7 @@ def test_a_damaged_saved_optimizer_is_one_line(finished, other_student, tmp_path
     ("args", "message"),
     [
         (
-            ["--set", "student.rnnprop.hidden=1024", "--set", "student.rnnprop.layers=8"],
+            ["--task", "digits_deeper", "--set", "student.rnnprop.hidden=1024"],
             "largest: the autograd graph of a 10-step truncation",
         ),
         (

@@ -57,7 +57,10 @@ def test_the_report_table_is_the_statistics_modules(teachers_evaluated, tmp_path
         assert all((out / path.split("/")[-1]).stat().st_size > 1000 for path in figure["files"])
     text = invoke("report", "adam@0.05", "sgd@0.5", "--evaluations", str(teachers_evaluated),
                   "--out", str(out))  # fmt: skip
-    assert "(oracle)" in text.output and "one replicate: meta-stability cannot be estimated" in text.output
+    assert (
+        "(oracle)" in text.output
+        and "one replicate: meta-stability cannot be estimated" in text.output
+    )
 
 
 def test_a_source_without_evaluations_is_one_line(teachers_evaluated, tmp_path):

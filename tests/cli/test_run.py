@@ -237,3 +237,36 @@ def test_scheme_none_runs_the_plain_rnnprop_baseline(tmp_path):
 
     log = np.load(folder / "log" / "stage_0.0.npz")
     assert log["imitation"].shape == (len(log["meta_loss"]), 0)
+
+
+def test_the_teachers_are_tuned_recorded_and_the_oracle_named(first_run):
+    import json
+
+    config = json.loads((first_run / "config.json").read_text())
+    rates = config["tuning"]["learning_rates"]["digits_cnn"]
+    assert set(rates) == {"adam", "rmsprop"}
+    for teacher, record in zip(config["teachers"], ("adam", "rmsprop"), strict=True):
+        assert teacher["config"]["lr"] == rates[record]["lr"]
+        assert rates[record]["source"].startswith("tuned: digits_cnn-")
+    rows = (first_run / "evaluation.csv").read_text().splitlines()
+    assert rows[0].startswith("task,optimizer,role") and rows[0].endswith(",oracle")
+    assert sum(row.endswith(",True") for row in rows[1:]) == 1
+    shown = invoke(*BASE, "--out", str(first_run))  # finished: the table again
+    assert (
+        "teacher, oracle" in shown.output and "oracle (the best tuned teacher here)" in shown.output
+    )
+
+
+def test_no_tune_keeps_the_teachers_defaults(tmp_path):
+    import json
+
+    folder = tmp_path / "untuned"
+    result = invoke(*BASE, "--no-tune", "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    config = json.loads((folder / "config.json").read_text())
+    assert config["tuning"]["enabled"] is False
+    assert [t["config"]["lr"] for t in config["teachers"]] == [0.005, 0.005]
+    assert (
+        "not tuned (--no-tune)"
+        in config["tuning"]["learning_rates"]["digits_cnn"]["adam"]["source"]
+    )
