@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from amalg.cli import app
 
-TUNE = ["tune", "--teacher", "sgd", "--teacher", "adam", "--task", "digits_mlp",
-        "--grid", "0.01,0.1,1", "--horizon", "20", "--seeds", "1", "--warmup-steps", "5"]  # fmt: skip
+TUNE = ["tune", "--teacher", "sgd", "--teacher", "adam", "--task", "digits_mlp", "--grid",
+        "0.01,0.1,1", "--horizon", "20", "--seeds", "1", "--warmup-steps", "5"]  # fmt: skip
 
 
 def invoke(*args: str):

@@ -49,7 +49,7 @@ def test_a_stored_tuning_is_found_only_for_the_same_request(tmp_path):
     ]
     assert all(store.find(other) is None for other in changed)
     path.write_text("{not json")
-    with pytest.raises(TuningError, match="cannot be read .*delete it to tune again"):
+    with pytest.raises(TuningError, match=r"cannot be read .*delete it to tune again"):
         store.find(request)
 
 
