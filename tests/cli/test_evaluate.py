@@ -90,3 +90,11 @@ def test_other_settings_are_refused_not_mixed(tmp_path):
     assert invoke(*EVALUATE, "--out", str(tmp_path / "ev")).exit_code == 0
     other = invoke(*EVALUATE[:-2], "--warmup-steps", "7", "--out", str(tmp_path / "ev"))
     assert other.exit_code == 2 and "holds an evaluation with other settings" in other.stderr
+
+
+def test_a_damaged_stored_repeat_is_one_line(tmp_path):
+    assert invoke(*EVALUATE, "--out", str(tmp_path / "ev")).exit_code == 0
+    (tmp_path / "ev" / "digits_mlp" / "adam@0.05" / "repeat_001.npz").write_bytes(b"PK broken")
+    result = invoke(*EVALUATE, "--out", str(tmp_path / "ev"))
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "repeat_001.npz is damaged" in result.stderr and "delete it to redo it" in result.stderr
