@@ -164,7 +164,8 @@ def parse_source(
             label=f"{name}@{chosen}",
             group=f"{group}#{digest}",
             replicate=name,
-            details={"run": str(path), "checkpoint": chosen, "config_digest": digest},
+            # The resolved path: the same run however it is spelled on the command line.
+            details={"run": str(path.resolve()), "checkpoint": chosen, "config_digest": digest},
             folder=path,
             checkpoint=chosen,
         )

@@ -159,15 +159,22 @@ def _fit(finite: list[np.ndarray], replicates: int, count: int, excluded: int) -
         warnings.simplefilter("always")
         result = MixedLM(values, np.ones((len(values), 1)), groups=labels).fit(reml=True)
     low, high = (float(v) for v in result.conf_int(alpha=1 - LEVEL)[0])
-    notes = sorted({str(warning.message).split("\n")[0] for warning in caught})
+    meta = math.sqrt(max(float(np.asarray(result.cov_re)[0, 0]), 0.0))
+    scale = math.sqrt(float(result.scale))
+    notes = []
     if not result.converged:
-        notes.insert(0, "the fit did not converge")
+        notes.append("the mixed-model fit did not converge: read its interval with care")
+    if caught and meta < 1e-2 * scale:
+        notes.append(
+            "meta-stability is at its boundary, 0: the replicates differ no more than their "
+            "evaluations do"
+        )
     return Estimate(
         mean=float(result.fe_params[0]),
         low=low,
         high=high,
-        meta_stability=math.sqrt(max(float(np.asarray(result.cov_re)[0, 0]), 0.0)),
-        evaluation_stability=math.sqrt(float(result.scale)),
+        meta_stability=meta,
+        evaluation_stability=scale,
         replicates=replicates,
         evaluations=count,
         excluded=excluded,
