@@ -195,7 +195,9 @@ class TuningConfig(ComponentConfig):
         le=MAX_STEPS,
         description="Training steps of each trial; none: the run's evaluation horizon.",
     )
-    seeds: int = Field(3, ge=1, le=MAX_COUNT, description="Trials per learning rate.")
+    seeds: int = Field(
+        2, ge=1, le=MAX_COUNT, description="Trials per learning rate (2: the main job's budget)."
+    )
     learning_rates: dict[str, dict[str, LearningRateSource]] = Field(
         default_factory=dict,
         description="Filled in by the run: per task, each teacher's learning rate and source.",

@@ -23,7 +23,7 @@ class CurriculumConfig(ComponentConfig):
     truncation: int = Field(
         100, ge=1, le=MAX_STEPS, description="Steps per truncation; divides each unroll."
     )
-    trajectories: int = Field(5, ge=1, le=MAX_COUNT, description="Trajectories per period.")
+    trajectories: int = Field(4, ge=1, le=MAX_COUNT, description="Trajectories per period.")
     min_periods: int = Field(
         2, ge=1, le=MAX_COUNT, description="Periods every stage runs at least."
     )
@@ -33,7 +33,7 @@ class CurriculumConfig(ComponentConfig):
         le=MAX_COUNT,
         description="A stage ends after this many periods without a new best.",
     )
-    max_periods: int = Field(6, ge=1, le=MAX_COUNT, description="Periods a stage runs at most.")
+    max_periods: int = Field(5, ge=1, le=MAX_COUNT, description="Periods a stage runs at most.")
     validation_trajectories: int = Field(
         3, ge=1, le=MAX_COUNT, description="Fixed-seed trajectories each validation averages."
     )
@@ -78,7 +78,8 @@ class Curriculum(Strategy[CurriculumConfig]):
     next stage's length (the last stage at its own); a stage runs at least ``min_periods``
     and ends after ``patience`` periods without a new best validation (5 and 5 there), or at
     ``max_periods``; the stage's best checkpoint is then reloaded. The defaults are sized for
-    a CPU run of the default task (three stages, 5 trajectories per period, patience 2);
+    a CPU run of the default task within minutes (three stages, 4 trajectories per period, at
+    most 5 periods a stage, patience 2);
     set ``unrolls=[100,200,500,1000]``, ``alphas=[0.2,0.1,0.05,0.02]``, ``trajectories=10``,
     ``min_periods=5``, ``patience=5`` for the paper's schedule.
     """
