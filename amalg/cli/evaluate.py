@@ -24,7 +24,7 @@ from amalg.core.analysis.tuning import TuningStore, request_for, run_tuning
 from amalg.core.errors import ConfigError
 from amalg.core.interfaces import Task
 from amalg.core.registry import get_registry
-from amalg.core.runconfig import PAPER_GRID
+from amalg.core.runconfig import PAPER_GRID, TuningConfig
 from amalg.core.suites import expand_tasks
 from amalg.core.training.events import (
     EvaluationAdvanced,
@@ -34,7 +34,8 @@ from amalg.core.training.events import (
     TuningStarted,
 )
 
-TUNING_SEEDS = 3
+# Tuned as `amalg run` tunes by default, so a run's stored tunings serve its evaluations.
+TUNING_SEEDS: int = TuningConfig.model_fields["seeds"].default
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from amalg.core.analysis.tuning import Tuning, TuningStore, request_for, run_tun
 from amalg.core.errors import ConfigError
 from amalg.core.interfaces import Task
 from amalg.core.registry import get_registry
-from amalg.core.runconfig import PAPER_GRID, parse_value
+from amalg.core.runconfig import PAPER_GRID, TuningConfig, parse_value
 from amalg.core.suites import expand_tasks
 from amalg.core.training.events import TuningAdvanced, TuningStarted
 
@@ -66,7 +66,9 @@ def tune(
         list[str] | None, typer.Option(help="Every task of this suite (digits, paper).")
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, help="Training steps of each trial.")] = 500,
-    seeds: Annotated[int, typer.Option(min=1, help="Trials per learning rate.")] = 3,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Trials per learning rate (as `amalg run`'s default).")
+    ] = TuningConfig.model_fields["seeds"].default,
     grid: Annotated[
         str | None,
         typer.Option(help="Learning rates, comma-separated (default: 5e-4, 1e-3, 2e-3 ... 1)."),
