@@ -19,6 +19,7 @@ from amalg.cli.errors import fail, reports_errors
 from amalg.cli.views import ProgressView, comparison_tables
 from amalg.core.analysis.tuning import TuningStore
 from amalg.core.errors import ConfigError
+from amalg.core.pools import pool_teachers
 from amalg.core.registry import get_registry
 from amalg.core.run_folder import Claim, RunFolder, RunFolderError
 from amalg.core.runconfig import (
@@ -75,10 +76,17 @@ def build_values(
     quick: bool,
     suites: list[str] | None = None,
     tune: bool = True,
+    pool: str | None = None,
 ) -> dict[str, Any]:
     """The run config the command line asks for, before validation: the config file, then
     the component options, the seed, the held-out suites, ``--no-tune``, ``--quick`` presets
     and ``--set`` overrides."""
+    if pool is not None:
+        if chosen.get("teacher"):
+            raise ConfigError(
+                "the run", [("--pool", "give the teachers with --pool or with --teacher, not both")]
+            )
+        chosen = {**chosen, "teacher": pool_teachers(pool)}
     values: dict[str, Any] = read_config_file(config_file) if config_file else {}
     if config_file:
         # Shapes first (a teacher list, component tables), before flags are merged in.
@@ -178,6 +186,18 @@ _OPTIONS = [
         ],
     ),
     inspect.Parameter(
+        "pool",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                help="The teachers of a pool instead of --teacher: small (adam, rmsprop) or "
+                "large (adam, rmsprop, sgd, momentum, addsign, powersign)."
+            ),
+        ],
+    ),
+    inspect.Parameter(
         "suite",
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
@@ -240,6 +260,7 @@ def run(**options: Any) -> None:
             options["set_"],
             options["config"],
             options["suite"],
+            options["pool"],
             not options["tune"],
         ]
     )
@@ -259,6 +280,7 @@ def run(**options: Any) -> None:
             quick=options["quick"],
             suites=options["suite"],
             tune=options["tune"],
+            pool=options["pool"],
         )
     console = Console()
     view = ProgressView(console)

@@ -18,6 +18,7 @@ from amalg.core.training.events import (
     EvaluationStarted,
     Event,
     PeriodFinished,
+    PhaseStarted,
     RunFinished,
     RunStarted,
     TrajectoryFinished,
@@ -66,6 +67,9 @@ class ProgressView:
             case TuningFinished():
                 self._drop_bar()
                 self.console.print(Text(tuning_line(event), style="dim"))
+            case PhaseStarted(phase=phase, phases=phases, description=description):
+                self._drop_bar()
+                self.console.print(Text(f"phase {phase} of {phases}: {description}", style="bold"))
             case RunStarted(resumed_from=str(checkpoint)):
                 self.console.print(Text(f"resuming after {checkpoint}", style="dim"))
             case TrajectoryFinished():

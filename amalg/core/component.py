@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import typing
 from abc import ABC
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from amalg.core.config import ComponentConfig, validate_config
@@ -65,6 +66,14 @@ class Component(ABC, Generic[ConfigT]):
         self.config = validate_config(
             self.config_class, fields if config is None else config, subject
         )  # type: ignore[assignment]  # config_class is the ConfigT of the subclass
+
+    @classmethod
+    def example_config(cls, folder: Path) -> dict[str, Any]:
+        """Config values the contract suites (:mod:`amalg.testing`) build this component
+        with: none by default, the defaults being usable. A component that cannot be built
+        from its defaults (one that loads a file) writes what it needs into ``folder`` and
+        names it here."""
+        return {}
 
     def details(self) -> dict[str, Any]:
         """Facts ``amalg list KIND`` shows beside the summary (none by default)."""

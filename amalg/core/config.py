@@ -218,6 +218,15 @@ def _bounds(metadata: list[Any]) -> str:
     return ", ".join(parts)
 
 
+def _plain(value: Any) -> Any:
+    """A default as plain values: nested models as their non-default fields."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
 def describe_fields(model: type[BaseModel]) -> tuple[ConfigField, ...]:
     """The fields of a config model: type, default, bounds and description."""
     described = []
@@ -230,7 +239,7 @@ def describe_fields(model: type[BaseModel]) -> tuple[ConfigField, ...]:
             ConfigField(
                 name=name,
                 type=_type_name(info.annotation),
-                default=default,
+                default=_plain(default),
                 required=required,
                 bounds=_bounds(info.metadata),
                 description=info.description or "",

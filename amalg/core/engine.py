@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import torch
@@ -103,6 +103,13 @@ def is_finite(tree: Any) -> bool:
     return all(
         bool(torch.isfinite(leaf).all()) for leaf in tree_leaves(tree) if isinstance(leaf, Tensor)
     )
+
+
+def _relative(psi: Params, phi: Params) -> float:
+    """``||psi|| / ||phi||`` over all tensors together (inf for a zero phi moved)."""
+    moved = math.sqrt(sum(float((value.double() ** 2).sum()) for value in psi.values()))
+    size = math.sqrt(sum(float((value.double() ** 2).sum()) for value in phi.values()))
+    return moved / size if size > 0 else (0.0 if moved == 0 else math.inf)
 
 
 def _seeded(seed: int) -> torch.Generator:
@@ -200,8 +207,10 @@ class UnrollEngine:
 
             generator = generator_at(start.data_seed, "perturbation", start.index)
             tilde = perturbation.perturb(clean, objective, generator)
+            psi = {key: (tilde[key] - clean[key]).detach() for key in phi}
             # psi is a constant of the truncation: the meta-gradient at phi~ applies to phi.
-            return run({key: phi[key] + (tilde[key] - clean[key]).detach() for key in phi}, start)
+            result = run({key: phi[key] + psi[key] for key in phi}, start)
+            return replace(result, log=replace(result.log, perturbation=_relative(psi, clean)))
 
         return perturbed
 
@@ -267,6 +276,7 @@ class UnrollEngine:
             imitation=tuple(float(value) for value in table.detach().mean(dim=0)),
             loss=float(final.detach()),
             finite=bool(torch.isfinite(objective.detach())) and is_finite(end.student),
+            observed=self.student.observe(end.student_state, end.student),
         )
         return TruncationResult(objective=objective, end=end, log=log)
 

@@ -225,20 +225,43 @@ class RunFolder:
 
     def write_period_log(
         self, checkpoint: str, meta_losses: Sequence[float], imitation: np.ndarray,
-        teachers: Sequence[str],
+        teachers: Sequence[str], perturbation: Sequence[float] | None = None,
+        observed: Sequence[Mapping[str, float]] = (),
     ) -> None:  # fmt: skip
-        """``log/<checkpoint>.npz``: the meta-loss of every applied truncation of the period
-        and the imitation distance to each teacher, ``[truncation, teacher]``."""
-        self._write_npz(
-            f"log/{checkpoint}.npz",
-            {
-                "meta_loss": np.asarray(meta_losses, dtype=float),
-                "imitation": np.asarray(imitation, dtype=float).reshape(
-                    len(meta_losses), len(teachers)
-                ),
-                "teachers": np.asarray(teachers, dtype=str),
-            },
-        )
+        """``log/<checkpoint>.npz``: the meta-loss of every applied truncation of the period,
+        the imitation distance to each teacher, ``[truncation, teacher]``, for a run with a
+        perturbation its relative norm ``||psi|| / ||phi||`` per truncation, and what the
+        student reports of itself (``observed_names``, ``observed`` ``[truncation, name]``;
+        the choice network's shares, say)."""
+        arrays = {
+            "meta_loss": np.asarray(meta_losses, dtype=float),
+            "imitation": np.asarray(imitation, dtype=float).reshape(
+                len(meta_losses), len(teachers)
+            ),
+            "teachers": np.asarray(teachers, dtype=str),
+        }
+        if perturbation is not None:
+            arrays["perturbation"] = np.asarray(perturbation, dtype=float)
+        names = sorted({name for row in observed for name in row})
+        if names:
+            arrays["observed_names"] = np.asarray(names, dtype=str)
+            arrays["observed"] = np.asarray(
+                [[row.get(name, np.nan) for name in names] for row in observed], dtype=float
+            )
+        self._write_npz(f"log/{checkpoint}.npz", arrays)
+
+    def summary(self) -> list[dict[str, str]]:
+        """The rows of ``summary.csv``, one per period (none before the first)."""
+        return self._read_csv("summary.csv")
+
+    def read_period_log(self, checkpoint: str) -> dict[str, np.ndarray]:
+        """The arrays of ``log/<checkpoint>.npz`` (see :meth:`write_period_log`)."""
+        path = self.path / "log" / f"{checkpoint}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except (OSError, ValueError, KeyError) as error:
+            raise RunFolderError(f"period log {path} is damaged or missing: {error}") from None
 
     def record_timing(self, checkpoint: str, seconds: float) -> None:
         """``timing.csv``: a period's wall time (a period redone after a resume replaces its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,25 +47,39 @@ def bad_values(schema: dict[str, Any]) -> list[object]:
     return bad
 
 
-def config_round_trips_through_json(kind: str, name: str) -> None:
-    component = amalg.create(kind, name)
+def example(kind: str, name: str, folder: Path) -> dict[str, Any]:
+    """The config values the suites build a component with (its ``example_config``: none
+    for a component whose defaults are usable)."""
+    from amalg.core.registry import get_registry
+
+    return get_registry().get(kind, name).component.example_config(folder)
+
+
+def make(kind: str, name: str, folder: Path, **fields: Any) -> Any:
+    """``amalg.create(kind, name)`` with the component's example config under ``fields``."""
+    return amalg.create(kind, name, **{**example(kind, name, folder), **fields})
+
+
+def config_round_trips_through_json(kind: str, name: str, folder: Path) -> None:
+    component = make(kind, name, folder)
     text = component.config.model_dump_json()
     assert type(component.config).model_validate_json(text) == component.config
     assert amalg.create(kind, name, **json.loads(text)).config == component.config
 
 
-def bad_config_values_are_rejected_naming_the_field(kind: str, name: str) -> None:
-    schema = type(amalg.create(kind, name).config).model_json_schema()
+def bad_config_values_are_rejected_naming_the_field(kind: str, name: str, folder: Path) -> None:
+    base = example(kind, name, folder)
+    schema = type(make(kind, name, folder).config).model_json_schema()
     for field, field_schema in schema.get("properties", {}).items():
         for value in bad_values(field_schema):
             with pytest.raises(ConfigError, match=rf"{kind} '{name}': {field}: "):
-                amalg.create(kind, name, **{field: value})
+                amalg.create(kind, name, **{**base, field: value})
     with pytest.raises(ConfigError, match="no_such_field: unknown field"):
-        amalg.create(kind, name, no_such_field=1)
+        amalg.create(kind, name, **base, no_such_field=1)
 
 
-def every_config_field_is_described(kind: str, name: str) -> None:
-    schema = type(amalg.create(kind, name).config).model_json_schema()
+def every_config_field_is_described(kind: str, name: str, folder: Path) -> None:
+    schema = type(make(kind, name, folder).config).model_json_schema()
     properties = schema.get("properties", {})
     undocumented = [f for f, spec in properties.items() if not spec.get("description")]
     assert undocumented == [], f"config fields without a description: {undocumented}"

@@ -9,6 +9,7 @@ strategy curriculum, no perturbation).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 import amalg
 from amalg.cli import app
+from amalg.testing import checks
 from amalg.testing.problems import random_params
 
 pytestmark = pytest.mark.usefixtures("amalg_registry", "amalg_data_dir")
@@ -66,8 +68,19 @@ def test_every_student_completes_a_tiny_run(student_name: str, tmp_path: Path) -
     assert student.name == student_name
 
 
+def example_options(kind: str, name: str, folder: Path) -> list[str]:
+    """``--set`` options giving a component its example config (``checks.example``)."""
+    options = []
+    for field, value in checks.example(kind, name, folder).items():
+        options += ["--set", f"{kind}.{name}.{field}={json.dumps(value)}"]
+    return options
+
+
 def test_every_teacher_completes_a_tiny_run(teacher_name: str, tmp_path: Path) -> None:
-    tiny_run(tmp_path / "run", "--teacher", teacher_name, "--scheme", "imitation")
+    tiny_run(
+        tmp_path / "run", "--teacher", teacher_name, "--scheme", "imitation",
+        *example_options("teacher", teacher_name, tmp_path),
+    )  # fmt: skip
 
 
 def test_every_estimator_completes_a_tiny_run(estimator_name: str, tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 import torch
 
-import amalg
 from amalg.core.functional import tree_leaves
 from amalg.testing import checks
 from amalg.testing.problems import gradients, quadratic, random_params, unroll
@@ -18,12 +21,18 @@ def name(teacher_name: str, amalg_registry: object) -> str:
     return teacher_name
 
 
+@pytest.fixture
+def make(name: str, tmp_path: Path) -> Callable[[], Any]:
+    """Builds the teacher under test (from its example config, see ``checks.make``)."""
+    return lambda: checks.make("teacher", name, tmp_path)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_update_keeps_keys_shapes_dtypes_and_device(
-    name: str, dtype: torch.dtype, device: str
+    name: str, make: Callable[[], Any], dtype: torch.dtype, device: str
 ) -> None:
-    teacher = amalg.create("teacher", name)
+    teacher = make()
     params = {key: value.to(device) for key, value in random_params(dtype).items()}
     state = teacher.init(params)
     for step in range(3):
@@ -39,29 +48,29 @@ def test_update_keeps_keys_shapes_dtypes_and_device(
         params, state = teacher.apply(params, delta), new_state
 
 
-def test_update_mutates_nothing(name: str) -> None:
-    checks.update_mutates_nothing(
-        amalg.create("teacher", name), random_params(), random_params(seed=2)
-    )
+def test_update_mutates_nothing(name: str, make: Callable[[], Any]) -> None:
+    checks.update_mutates_nothing(make(), random_params(), random_params(seed=2))
 
 
-def test_a_zero_gradient_gives_a_finite_update(name: str) -> None:
-    teacher = amalg.create("teacher", name)
+def test_a_zero_gradient_gives_a_finite_update(name: str, make: Callable[[], Any]) -> None:
+    teacher = make()
     params = random_params()
     zeros = {key: torch.zeros_like(value) for key, value in params.items()}
     delta, _ = teacher.update(zeros, teacher.init(params), params, 0)
     assert all(torch.isfinite(value).all() for value in delta.values())
 
 
-def test_a_few_hundred_steps_reduce_a_random_quadratic(name: str) -> None:
-    teacher = amalg.create("teacher", name)
+def test_a_few_hundred_steps_reduce_a_random_quadratic(name: str, make: Callable[[], Any]) -> None:
+    teacher = make()
     params, loss = quadratic(torch.float32)
     final = unroll(teacher, params, loss, steps=300)
     assert loss(final) < 0.5 * loss(params)
 
 
-def test_loss_gradient_with_respect_to_lr_matches_finite_differences(name: str) -> None:
-    teacher = amalg.create("teacher", name)
+def test_loss_gradient_with_respect_to_lr_matches_finite_differences(
+    name: str, make: Callable[[], Any]
+) -> None:
+    teacher = make()
     if "lr" not in teacher.hyperparameters:
         pytest.skip("no differentiable learning rate")
     params, quadratic_loss = quadratic(torch.float64)

@@ -14,7 +14,7 @@ from ..core.test_registry import SIGN_SGD
 
 # Rich wraps tables to the terminal width; a wide one keeps each cell on one line.
 WIDE = {"COLUMNS": "200"}
-TEACHERS = {"sgd", "momentum", "rmsprop", "adam", "addsign", "powersign", "nadamw"}
+TEACHERS = {"sgd", "momentum", "rmsprop", "adam", "addsign", "powersign", "nadamw", "trained"}
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_list_shows_a_row_per_teacher_with_its_source(runner):
     assert sorted(rows) == sorted(TEACHERS)
 
 
-def test_list_teacher_json_gives_the_seven_teachers_and_their_schemas(runner):
+def test_list_teacher_json_gives_every_teacher_and_its_schema(runner):
     result = runner.invoke(app, ["list", "teachers", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)

@@ -2,9 +2,8 @@
 at phi~ drawn from its start, its meta-gradient applies to phi, a replay draws the same psi,
 input noise reaches the student's gradients, validation and the saved student stay clean.
 
-No perturbation ships yet (they are the next issue's plugins); these tests use doubles
-registered for the test only, and run the shipped perturbation suite over one installed as
-a plugin."""
+These tests use doubles registered for the test only (the shipped perturbations have their
+own tests), and run the shipped perturbation suite over one installed as a plugin."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from amalg.cli import app
 from amalg.core.config import ComponentConfig
 from amalg.core.engine import EngineConfig, UnrollEngine
 from amalg.core.interfaces import Perturbation
+from amalg.core.run_folder import RunFolder
 from amalg.core.seeds import generator_at
 
 WEIGHT_NOISE = """
@@ -167,10 +167,13 @@ def test_a_run_with_a_perturbation_records_it_and_saves_the_clean_student(noisy_
     assert result.exit_code == 0, result.output
     config = (folder / "config.json").read_text()
     assert '"name": "noisy"' in config and '"sigma": 0.02' in config
-    saved = torch.load(folder / "optimizer" / "weights.pt", weights_only=True)
-    from amalg.core.run_folder import RunFolder
-
+    # The perturbation's relative norm is logged per truncation and summarised per period.
     run = RunFolder(folder)
+    rows = run.summary()
+    assert all(0 < float(row["perturbation"]) < 1 for row in rows)
+    log = run.read_period_log(f"stage_{rows[0]['stage']}.{rows[0]['period']}")
+    assert log["perturbation"].shape == log["meta_loss"].shape and (log["perturbation"] > 0).all()
+    saved = torch.load(folder / "optimizer" / "weights.pt", weights_only=True)
     best = run.load_checkpoint(run.read_result()[1]).period_end.phi
     assert all(torch.equal(saved[key], best[key]) for key in saved)
 

@@ -8,7 +8,9 @@ and PDF):
 - ``optimization_stability``: per task, each optimizer's optimization stability with 95%
   intervals (Figure 5);
 - ``meta_stability``: meta-stability against perturbation magnitude, when the runs differ
-  only in it (Figure 6).
+  only in it (Figure 6);
+- ``choice_policy``: per run group with an optimal-choice policy, each teacher's mean share
+  of the policy's soft choices over meta-training steps, one line per replicate.
 """
 
 from __future__ import annotations
@@ -172,6 +174,33 @@ def _meta_stability(plt: Any, report: Report) -> Any:
     return figure
 
 
+def _choice_policy(plt: Any, report: Report) -> Any:
+    groups = list(report.choices.items())
+    columns = min(len(groups), 3)
+    rows = math.ceil(len(groups) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows),
+                                squeeze=False)  # fmt: skip
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (group, replicates) in zip(axes.flat, groups, strict=False):
+        teachers = list(dict.fromkeys(t for shares in replicates for t in shares.shares))
+        for j, teacher in enumerate(teachers):
+            for i, shares in enumerate(replicates):
+                if teacher in shares.shares:
+                    ax.plot(shares.steps, shares.shares[teacher], "o-", markersize=3,
+                            color=palette[j % len(palette)], alpha=0.8,
+                            label=teacher if i == 0 else None)  # fmt: skip
+        ax.axhline(1 / max(len(teachers), 1), color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"{group.split('#')[0]}: choice policy", fontsize="medium")
+        ax.set_xlabel("meta-training steps of the policy")
+        ax.set_ylabel("mean share of the teacher")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.remove()
+    figure.tight_layout()
+    return figure
+
+
 def write_figures(report: Report, folder: Path) -> dict[str, tuple[list[Path], int]]:
     """Every figure the report supports, into ``folder``: per figure name, its files and
     its number of panels."""
@@ -186,6 +215,8 @@ def write_figures(report: Report, folder: Path) -> dict[str, tuple[list[Path], i
     }
     if report.perturbations:
         figures["meta_stability"] = _meta_stability(plt, report)
+    if report.choices:
+        figures["choice_policy"] = _choice_policy(plt, report)
     written: dict[str, tuple[list[Path], int]] = {}
     for name, figure in figures.items():
         paths = [folder / f"{name}.png", folder / f"{name}.pdf"]

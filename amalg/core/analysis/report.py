@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from amalg.core.analysis.choice_shares import ChoiceShares, read_choice_shares
 from amalg.core.analysis.evaluation import Curves
 from amalg.core.analysis.evaluations import StoredEvaluation
 from amalg.core.analysis.sources import Source
@@ -109,11 +110,17 @@ class Report:
     perturbations: dict[str, float] = field(default_factory=dict)
     """Per run group, its perturbation magnitude (0: none), when the groups differ in it and
     in nothing else (Huang et al. 2022, Figure 6)."""
+    choices: dict[str, tuple[ChoiceShares, ...]] = field(default_factory=dict)
+    """Per run group with a choice policy, each replicate's teacher shares over training."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "tasks": [task.to_dict() for task in self.tasks],
             "perturbation_magnitudes": self.perturbations,
+            "choice_shares": {
+                group: [{"steps": list(c.steps), "shares": c.shares} for c in replicates]
+                for group, replicates in self.choices.items()
+            },
         }
 
 
@@ -204,7 +211,23 @@ def build_report(stored: Sequence[StoredEvaluation], reference: str | None = Non
         reports.append(
             TaskReport(task, tuple(summaries), chosen, chosen is oracle and chosen is not None)
         )
-    return Report(tuple(reports), _perturbation_axis(stored))
+    return Report(tuple(reports), _perturbation_axis(stored), _choices(stored))
+
+
+def _choices(stored: Sequence[StoredEvaluation]) -> dict[str, tuple[ChoiceShares, ...]]:
+    """Per run group, the choice shares of each replicate that trained a choice policy."""
+    found: dict[str, dict[str, ChoiceShares]] = {}
+    for item in stored:
+        record = item.record.get("source", {})
+        run = record.get("run")
+        if record.get("kind") != "run" or not isinstance(run, str):
+            continue
+        group = found.setdefault(str(record.get("group", item.key)), {})
+        if run not in group:
+            shares = read_choice_shares(run) if Path(run).is_dir() else None
+            if shares is not None:
+                group[run] = shares
+    return {group: tuple(runs.values()) for group, runs in found.items() if runs}
 
 
 def _names(group: str, record: dict[str, Any]) -> tuple[str, str]:

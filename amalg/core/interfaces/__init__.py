@@ -8,7 +8,12 @@ from amalg.core.interfaces.estimator import (
     TruncationResult,
 )
 from amalg.core.interfaces.perturbation import Perturbation
-from amalg.core.interfaces.scheme import AmalgamationScheme, TeacherCountError, TruncationLosses
+from amalg.core.interfaces.scheme import (
+    AmalgamationScheme,
+    PolicyPhase,
+    TeacherCountError,
+    TruncationLosses,
+)
 from amalg.core.interfaces.strategy import Period, PeriodDecision, Strategy, StrategyState
 from amalg.core.interfaces.student import Student
 from amalg.core.interfaces.task import Batch, Optimizee, Split, Task
@@ -32,6 +37,7 @@ __all__ = [
     "Period",
     "PeriodDecision",
     "Perturbation",
+    "PolicyPhase",
     "Slots",
     "Split",
     "Strategy",

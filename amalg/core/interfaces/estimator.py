@@ -14,7 +14,8 @@ starts.
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -44,6 +45,11 @@ class TruncationLog:
     """The task loss where the truncation ended."""
     finite: bool
     """The objective and the parameters at the end are finite."""
+    perturbation: float = 0.0
+    """The weight perturbation the truncation ran at, relative to phi over all tensors:
+    ``||phi~ - phi|| / ||phi||`` (0 without one)."""
+    observed: Mapping[str, float] = field(default_factory=dict)
+    """What the student reports of its last step (:meth:`Student.observe`), by name."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ Huang et al., "Optimizer Amalgamation", ICLR 2022, Section 4.2 and Appendix E.4:
 meta-objective of a truncation is taken at a perturbed ``phi~ = phi + psi`` instead of
 ``phi``. Random perturbations draw psi once (eq. 5); adversarial ones take ascent steps on
 the truncation's meta-objective (eq. 6, Algorithm 2), each a replay of the same truncation
-from the same start on the same batches. Magnitudes are relative to each weight tensor's
-norm. An input perturbation adds noise to the gradients the student sees instead.
+from the same start on the same batches. Magnitudes are absolute or relative to each weight
+tensor's norm, as each perturbation documents. An input perturbation adds noise to the
+gradients the student sees instead (Appendix E.4).
 
 The unroll engine calls a run's perturbation for every meta-training truncation and never in
 validation or evaluation; the saved student is the clean phi. The meta-gradient is taken at
@@ -35,9 +36,11 @@ class Perturbation(Component[ConfigT]):
 
     kind: ClassVar[str] = "perturbation"
 
-    replays: ClassVar[int] = 0
-    """Extra passes over the truncation each meta-gradient costs (A for A adversarial
-    ascent steps, 0 for a random draw): documentation for ``amalg show``."""
+    @property
+    def replays(self) -> int:
+        """Extra passes over the truncation (forward and backward) each meta-gradient costs:
+        A for A adversarial ascent steps, 0 for a random draw."""
+        return 0
 
     def perturb(
         self,

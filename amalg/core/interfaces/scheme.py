@@ -9,23 +9,26 @@ truncation,
   for each teacher ``k``.
 
 The scheme reduces the distances over teachers (mean: eq. 2, min-max: eq. 3) and returns
-``mean_t(meta) + alpha * mean_t(reduce_k d[t, k])``. Optimal choice (eq. 4) needs no hook
-of its own: its policy is trained by one run, and a second run distills the student from a
-teacher that loads that trained optimizer, as the reference implementation chains them.
+``mean_t(meta) + alpha * mean_t(reduce_k d[t, k])``.
+
+A scheme may ask for a first phase (:meth:`AmalgamationScheme.policy_phase`): optimal choice
+(Section 3.3, eq. 4) first meta-trains a policy over the teachers on the meta-loss alone,
+then distills the student from that policy as the single imitation target. The run does
+both phases in one folder (the policy in its ``policy/`` folder).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor
 
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import AmalgError
 
-__all__ = ["AmalgamationScheme", "TeacherCountError", "TruncationLosses"]
+__all__ = ["AmalgamationScheme", "PolicyPhase", "TeacherCountError", "TruncationLosses"]
 
 
 class TeacherCountError(AmalgError):
@@ -42,6 +45,24 @@ class TruncationLosses:
     """``[steps, teachers]`` imitation distances (``[steps, 0]`` when nothing is imitated)."""
     teachers: tuple[str, ...] = field(default=())
     """The labels of the teachers, one per column of ``distances``."""
+
+
+@dataclass(frozen=True)
+class PolicyPhase:
+    """A first phase of a run: a policy student meta-trained over the run's teachers, which
+    then replaces them as the single imitation target of the run's student."""
+
+    student: str
+    """The policy's student; it receives the run's teachers (with their learning rates) as
+    its ``pool`` field, a list of ``{"name", "label", "config"}``."""
+    student_config: dict[str, Any]
+    """The policy student's other settings."""
+    strategy: str
+    strategy_config: dict[str, Any]
+    """The strategy of the policy's meta-training (its imitation weight is unused: the
+    policy phase imitates nothing)."""
+    target: str = "policy"
+    """The label of the policy as the student's teacher (logs, summary columns)."""
 
 
 class AmalgamationScheme(Component[ConfigT]):
@@ -70,6 +91,10 @@ class AmalgamationScheme(Component[ConfigT]):
     @abstractmethod
     def imitation(self, distances: Tensor) -> Tensor:
         """Reduce ``[steps, teachers]`` distances to ``[steps]`` (zeros when none apply)."""
+
+    def policy_phase(self) -> PolicyPhase | None:
+        """The first phase this scheme asks for, or None (the default: one phase)."""
+        return None
 
     def objective(self, losses: TruncationLosses, alpha: float) -> Tensor:
         """``mean_t(meta) + alpha * mean_t(imitation(distances))``."""

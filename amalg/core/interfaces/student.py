@@ -56,6 +56,12 @@ class Student(UpdateRule[ConfigT], torch.nn.Module):  # type: ignore[misc]
     ) -> tuple[Params, State]:
         return self(grads, state, params, step)
 
+    def observe(self, state: State, params: Params) -> dict[str, float]:
+        """Scalars worth logging about the student's last step, by name (none by default):
+        the unroll engine records them at the end of every meta-training truncation and the
+        run writes their per-period values to ``log/``. ``state`` is detached."""
+        return {}
+
     def training_scale(self, params: Params, generator: torch.Generator) -> Params | None:
         """A per-coordinate scale ``s`` for one meta-training trajectory, or None (default).
 

@@ -14,6 +14,7 @@ __all__ = [
     "Event",
     "EventSink",
     "PeriodFinished",
+    "PhaseStarted",
     "RunFinished",
     "RunStarted",
     "TrajectoryFinished",
@@ -47,6 +48,15 @@ class TuningFinished:
     reused: bool
     """Found in the store: nothing was run."""
     on_edge: bool
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """A phase of a two-phase run (optimal choice: the policy, then the student) begins."""
+
+    phase: int
+    phases: int
+    description: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ Event = (
     TuningStarted
     | TuningAdvanced
     | TuningFinished
+    | PhaseStarted
     | RunStarted
     | TrajectoryFinished
     | TruncationDiscarded

@@ -35,6 +35,9 @@ class PeriodSummary:
     new_best: bool
     nonfinite: int
     """Truncations discarded as non-finite since the run began."""
+    perturbation: float | None = None
+    """The mean relative weight perturbation ``||psi|| / ||phi||`` over the period's applied
+    truncations; None for a run without a perturbation (no column then)."""
 
     @property
     def checkpoint(self) -> str:
@@ -53,6 +56,8 @@ class PeriodSummary:
             "meta_loss": self.meta_loss,
         }
         row.update({f"{_IMITATION}{label}": value for label, value in self.imitation.items()})
+        if self.perturbation is not None:
+            row["perturbation"] = self.perturbation
         row.update(
             {"validation": self.validation, "new_best": self.new_best, "nonfinite": self.nonfinite}
         )
@@ -79,6 +84,7 @@ class PeriodSummary:
                 validation=float(row["validation"]),
                 new_best=_boolean(row["new_best"]),
                 nonfinite=_integer(row["nonfinite"]),
+                perturbation=float(row["perturbation"]) if "perturbation" in row else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(

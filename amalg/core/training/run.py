@@ -1,4 +1,5 @@
-"""A whole run: meta-training, then the comparison of the trained student with its teachers.
+"""A whole run: meta-training (after the policy phase for a scheme that asks for one), then
+the comparison of the trained student with its teachers.
 
 :func:`execute` is what ``amalg run`` calls after claiming the folder; the Python API uses
 the same steps and the same rules (a folder holding another run is refused, a finished run
@@ -29,8 +30,10 @@ from amalg.core.training.events import (
     EvaluationAdvanced,
     EvaluationStarted,
     EventSink,
+    PhaseStarted,
     RunFinished,
 )
+from amalg.core.training.policy import train_policy, with_policy
 from amalg.core.training.trainer import Trainer
 from amalg.core.warm_start import warm_start
 
@@ -64,7 +67,14 @@ def execute(
     if done is not None:
         tasks, checkpoint = done
         return RunResult(tasks=tuple(tasks), checkpoint=checkpoint, folder=folder.path)
-    trainer = Trainer(config, components, folder, on_event)
+    training = components
+    phase = components.scheme.policy_phase()
+    if phase is not None:
+        policy = train_policy(config, phase, folder, resume, on_event, registry)
+        training = with_policy(components, phase, policy)
+        student = config.choice("student").name
+        on_event(PhaseStarted(2, 2, f"distilling the {student} student from the policy"))
+    trainer = Trainer(config, training, folder, on_event)
     checkpoint = trainer.train(resume=resume)
     return evaluate_run(config, components, folder, checkpoint, on_event, registry)
 

@@ -149,6 +149,9 @@ class Trainer:
             validation=validation,
             new_best=decision.new_best,
             nonfinite=progress.nonfinite + logs.discarded,
+            perturbation=None
+            if self.parts.perturbation is None
+            else mean_or_nan([log.perturbation for log in logs.truncations]),
         )
         ended = self.learner.state()
         progress = progress.after(summary, strategy_state, period.trajectories)
@@ -163,6 +166,10 @@ class Trainer:
             [log.meta_loss for log in logs.truncations],
             imitation,
             self.teachers,
+            None
+            if self.parts.perturbation is None
+            else [log.perturbation for log in logs.truncations],
+            [log.observed for log in logs.truncations],
         )
         self.folder.save_checkpoint(
             summary.checkpoint, Checkpoint(self.fingerprint, progress, ended, self.learner.state())

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import AmalgamationScheme
+from amalg.plugins.schemes.choice import OptimalChoice
 from amalg.plugins.schemes.imitation import Imitation
 from amalg.plugins.schemes.mean import Mean
 from amalg.plugins.schemes.minmax import MinMax
 from amalg.plugins.schemes.none import NoImitation
 
-SCHEMES: tuple[type[AmalgamationScheme], ...] = (NoImitation, Imitation, Mean, MinMax)
+SCHEMES: tuple[type[AmalgamationScheme], ...] = (
+    NoImitation,
+    Imitation,
+    Mean,
+    MinMax,
+    OptimalChoice,
+)
 
 
 @hookimpl

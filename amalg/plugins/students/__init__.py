@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import Student
+from amalg.plugins.students.choice import Choice
 from amalg.plugins.students.rnnprop import RNNProp
 
-STUDENTS: tuple[type[Student], ...] = (RNNProp,)
+STUDENTS: tuple[type[Student], ...] = (RNNProp, Choice)
 
 
 @hookimpl

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import nn
 
 from amalg.core.config import ComponentConfig, Epsilon, FirstMomentDecay, SecondMomentDecay
 from amalg.core.functional import Params, State, bias_correction, ema
 from amalg.core.interfaces import Student
+from amalg.plugins.students._lstm import add_lstm, glorot, reset_lstm, run_lstm
 
 
 class RNNPropConfig(ComponentConfig):
@@ -53,14 +53,8 @@ class RNNProp(Student[RNNPropConfig]):
 
     def __init__(self, config: object = None, /, **fields: object) -> None:
         super().__init__(config, **fields)
-        hidden, inputs = self.config.hidden, 2
-        for layer in range(self.config.layers):
-            self.register_parameter(f"kernel{layer}", nn.Parameter(torch.empty(inputs, 4 * hidden)))
-            self.register_parameter(
-                f"recurrent{layer}", nn.Parameter(torch.empty(hidden, 4 * hidden))
-            )
-            self.register_parameter(f"bias{layer}", nn.Parameter(torch.empty(4 * hidden)))
-            inputs = hidden
+        hidden = self.config.hidden
+        add_lstm(self, 2, hidden, self.config.layers)
         self.dense_kernel = nn.Parameter(torch.empty(hidden, 1))
         self.dense_bias = nn.Parameter(torch.empty(1))
         self.reset_parameters(torch.Generator().manual_seed(0))
@@ -68,15 +62,9 @@ class RNNProp(Student[RNNPropConfig]):
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Keras' LSTM and Dense defaults: Glorot-uniform kernels, orthogonal recurrent
         kernels, zero biases but 1 for the forget gate, Glorot-uniform dense kernel."""
-        hidden = self.config.hidden
+        reset_lstm(self, self.config.hidden, self.config.layers, generator)
         with torch.no_grad():
-            for layer in range(self.config.layers):
-                _glorot(getattr(self, f"kernel{layer}"), generator)
-                nn.init.orthogonal_(getattr(self, f"recurrent{layer}"), generator=generator)
-                bias = getattr(self, f"bias{layer}")
-                bias.zero_()
-                bias[hidden : 2 * hidden] = 1.0
-            _glorot(self.dense_kernel, generator)
+            glorot(self.dense_kernel, generator)
             self.dense_bias.zero_()
 
     def training_scale(self, params: Params, generator: torch.Generator) -> Params | None:
@@ -111,30 +99,10 @@ class RNNProp(Student[RNNPropConfig]):
         m_hat = m / bias_correction(config.beta1, step)
         root = torch.sqrt(v / bias_correction(config.beta2, step) + config.eps)
         x = torch.stack([m_hat / root, g / root], dim=1)
-        hs, cs = [], []
-        for layer in range(config.layers):
-            x, c = self._cell(layer, x, state["h"][layer], state["c"][layer])
-            hs.append(x)
-            cs.append(c)
+        x, h, c = run_lstm(self, config.layers, x, state["h"], state["c"])
         flat = torch.tanh(x @ self.dense_kernel + self.dense_bias).squeeze(1) * config.output_scale
         delta, offset = {}, 0
         for key, value in grads.items():
             delta[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
             offset += value.numel()
-        return delta, {"m": m, "v": v, "h": torch.stack(hs), "c": torch.stack(cs)}
-
-    def _cell(self, layer: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        gates = (
-            x @ getattr(self, f"kernel{layer}")
-            + h @ getattr(self, f"recurrent{layer}")
-            + getattr(self, f"bias{layer}")
-        )
-        i, f, candidate, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(candidate)
-        return torch.sigmoid(o) * torch.tanh(c), c
-
-
-def _glorot(weight: Tensor, generator: torch.Generator) -> None:
-    fan_in, fan_out = weight.shape
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    weight.uniform_(-limit, limit, generator=generator)
+        return delta, {"m": m, "v": v, "h": h, "c": c}

@@ -19,7 +19,7 @@ TINY = {
     "scheme": {"name": "imitation"},
     "strategy": {
         "name": "repeat",
-        "config": {"periods": 1, "unroll": 20, "truncation": 5, "trajectories": 2,
+        "config": {"periods": 1, "unrolls": [20], "truncation": 5, "trajectories": 2,
                    "validation_unroll": 10},
     },
     "engine": {"warmup_steps": 5},

@@ -59,8 +59,25 @@ def test_curriculum_refuses_inconsistent_stages():
 
 
 def test_repeat_runs_its_periods_and_reloads_the_best_at_the_end():
-    repeat = amalg.create("strategy", "repeat", periods=3, unroll=50, truncation=25)
+    repeat = amalg.create("strategy", "repeat", periods=3, unrolls=[50], truncation=25)
     seen, after = walk(repeat, [2.0, 1.0, 1.5])
     assert after is None and [p.unroll for p, _ in seen] == [50, 50, 50]
     assert [d.new_best for _, d in seen] == [True, True, False]
     assert [d.reload_best for _, d in seen] == [False, False, True]
+
+
+def test_repeat_runs_its_periods_at_each_unroll_and_reloads_each_stage_best():
+    repeat = amalg.create(
+        "strategy", "repeat", periods=2, unrolls=[100, 200, 500], validation_unroll=1000
+    )
+    seen, after = walk(repeat, [2.0, 1.0, 0.5, 0.7, 0.9, 0.4])
+    assert after is None
+    assert [(p.stage, p.period, p.unroll) for p, _ in seen] == [
+        (0, 0, 100), (0, 1, 100), (1, 0, 200), (1, 1, 200), (2, 0, 500), (2, 1, 500),
+    ]  # fmt: skip
+    assert {p.validation_unroll for p, _ in seen} == {1000}
+    # Each stage's best is its own: a stage starts with no best.
+    assert [d.new_best for _, d in seen] == [True, True, True, False, True, True]
+    assert [d.reload_best for _, d in seen] == [False, True, False, True, False, True]
+    with pytest.raises(ConfigError, match="multiple of truncation=100"):
+        amalg.create("strategy", "repeat", unrolls=[100, 150])

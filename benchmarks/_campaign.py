@@ -1,0 +1,82 @@
+"""What the measurement scripts share: ``amalg`` commands in subprocesses, the header that
+says where the numbers come from, replicated runs trained side by side, and the evaluation
+and report of their students. A rerun skips what is done (finished runs are kept by their
+folders, tunings and finished evaluation repeats are stored)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def amalg(*args: str, log: Path | None = None) -> None:
+    """Run ``amalg ARGS`` (its output into ``log`` when given); stop on a failure."""
+    command = [sys.executable, "-m", "amalg", *args]
+    print("$ amalg " + " ".join(args), flush=True)
+    with open(log, "w") if log else open(os.devnull, "w") as sink:
+        result = subprocess.run(
+            command, stdout=sink if log else None, stderr=subprocess.STDOUT if log else None
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"amalg {' '.join(args)} failed with exit code {result.returncode}")
+
+
+def start(work: Path) -> float:
+    """Prepare ``work`` (its own tuning store) and print the commit, machine and date."""
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["AMALG_TUNING_DIR"] = str(work / "tuning")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        cwd=Path(__file__).parent,
+    ).stdout.strip()  # fmt: skip
+    print(
+        f"commit {commit or '?'}, {platform.machine()} {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, {datetime.date.today()}",
+        flush=True,
+    )
+    return time.perf_counter()
+
+
+def train_replicates(
+    configurations: dict[str, list[str]], replicates: int, work: Path, jobs: int
+) -> list[Path]:
+    """``amalg run`` of every configuration (its flags) at seeds 0..replicates-1 into
+    ``work/runs/NAME-seedS``, ``jobs`` at once, in the order given; the run folders."""
+    runs = [
+        (flags, seed, work / "runs" / f"{name}-seed{seed}")
+        for name, flags in configurations.items()
+        for seed in range(replicates)
+    ]
+
+    def train(item: tuple[list[str], int, Path]) -> None:
+        flags, seed, folder = item
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        resume = ["--resume"] if (folder / "config.json").exists() else []
+        amalg("run", *flags, "--seed", str(seed), "--out", str(folder), *resume,
+              log=folder.parent / f"{folder.name}.log")  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(train, runs))
+    return [folder for _, _, folder in runs]
+
+
+def evaluate(sources: list[str], work: Path, where: list[str], repeats: int, steps: int) -> None:
+    """``amalg evaluate`` every source on ``where`` (``--task``/``--suite`` options) into
+    ``work/evaluations``."""
+    amalg("evaluate", *sources, *where, "--repeats", str(repeats), "--steps", str(steps),
+          "--out", str(work / "evaluations"), log=work / "evaluate.log")  # fmt: skip
+
+
+def report(sources: list[str], work: Path, name: str = "report") -> None:
+    """``amalg report`` of ``sources`` from ``work/evaluations`` into ``work/NAME`` (the
+    JSON, the figures, and the tables printed)."""
+    store, out = str(work / "evaluations"), str(work / name)
+    amalg("report", *sources, "--evaluations", store, "--out", out, "--json",
+          log=work / f"{name}.json.log")  # fmt: skip
+    amalg("report", *sources, "--evaluations", store, "--out", out)
