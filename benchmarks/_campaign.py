@@ -5,6 +5,7 @@ folders, tunings and finished evaluation repeats are stored)."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -13,6 +14,19 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """The options every campaign takes: its folder, replicates, evaluation size and jobs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--work", type=Path, default=Path("results") / "honest")
+    parser.add_argument("--replicates", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=1, help="Runs meta-trained at once.")
+    args = parser.parse_args()
+    args.work = args.work.resolve()
+    return args
 
 
 def amalg(*args: str, log: Path | None = None) -> None:

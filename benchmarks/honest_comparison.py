@@ -19,11 +19,9 @@ evaluation repeats are stored). Usage::
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-from _campaign import amalg, evaluate, report, start, train_replicates
+from _campaign import amalg, arguments, evaluate, report, start, train_replicates
 
 SCHEMES = {
     "minmax": ["--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax"],
@@ -32,14 +30,8 @@ SCHEMES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("results") / "honest")
-    parser.add_argument("--replicates", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=1, help="Runs meta-trained at once.")
-    args = parser.parse_args()
-    work = args.work.resolve()
+    args = arguments(__doc__.splitlines()[0])
+    work = args.work
     started = start(work)
     # The teachers are tuned once, before runs start side by side.
     amalg("tune", "--teacher", "adam", "--teacher", "rmsprop", "--task", "digits_cnn")
