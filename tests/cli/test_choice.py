@@ -14,8 +14,10 @@ from amalg.core.analysis.choice_shares import read_choice_shares
 from amalg.core.run_folder import RunFolder
 
 LARGE = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
+# A 6-dimensional quadratic keeps the three runs of this module to seconds.
 BASE = ["run", "--scheme", "choice", "--pool", "large", "--quick", "--no-tune",
-        "--set", "evaluation.seeds=1", "--set", "evaluation.horizon=20"]  # fmt: skip
+        "--task", "quadratic", "--set", "task.quadratic.dimension=6",
+        "--set", "evaluation.horizon=6", "--set", "evaluation.every=3"]  # fmt: skip
 COMPARED = ("summary.csv", "evaluation.csv", "policy/summary.csv")
 
 
@@ -99,7 +101,7 @@ def test_bad_choice_and_perturbation_input_is_one_line_and_writes_nothing(tmp_pa
 
 def test_the_report_draws_the_choice_policy(choice_run, tmp_path):
     store, out = tmp_path / "evaluations", tmp_path / "report"
-    done = invoke("evaluate", str(choice_run), "--task", "digits_cnn", "--repeats", "2",
+    done = invoke("evaluate", str(choice_run), "--task", "quadratic", "--repeats", "2",
                   "--steps", "20", "--out", str(store))  # fmt: skip
     assert done.exit_code == 0, done.output
     made = invoke("report", str(choice_run), "--evaluations", str(store), "--out", str(out),

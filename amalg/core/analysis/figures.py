@@ -148,7 +148,10 @@ def _optimization_stability(plt: Any, report: Report, color: dict[str, str]) -> 
     ax.set_ylabel("optimization stability: std of log val. loss\naround its smoothed curve "
                   "(lower is more stable)")  # fmt: skip
     ax.set_title("Optimization stability, 95% intervals (mixed model)")
-    ax.legend(fontsize="small")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no finite estimate to show", ha="center", transform=ax.transAxes)
     figure.tight_layout()
     return figure
 
