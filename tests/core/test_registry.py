@@ -65,6 +65,7 @@ def test_builtin_teachers_come_through_amalgs_own_entry_point(fresh_registry):
     builtin = [plugin for plugin in registry.plugins() if plugin.builtin]
     assert sorted(plugin.name for plugin in builtin) == [
         "amalg.estimators",
+        "amalg.perturbations",
         "amalg.schemes",
         "amalg.strategies",
         "amalg.students",
@@ -281,6 +282,12 @@ def test_an_unknown_name_lists_close_matches(fresh_registry):
     fresh_registry()
     with pytest.raises(UnknownComponentError, match="unknown teacher 'adm'; did you mean 'adam'"):
         amalg.create("teacher", "adm")
+    with pytest.raises(UnknownComponentError, match="unknown perturbation 'x'; known: cgd, fgsm"):
+        amalg.create("perturbation", "x")
+
+
+def test_an_unknown_name_of_an_empty_kind_says_none_is_installed(fresh_registry):
+    fresh_registry(disabled=("amalg.perturbations",))
     with pytest.raises(UnknownComponentError, match="unknown perturbation 'x'; none is installed"):
         amalg.create("perturbation", "x")
 
