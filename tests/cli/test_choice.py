@@ -111,3 +111,20 @@ def test_the_report_draws_the_choice_policy(choice_run, tmp_path):
     assert report["figures"]["choice_policy"]["panels"] == 1
     (shares,) = next(iter(report["choice_shares"].values()))
     assert set(shares["shares"]) == set(LARGE)
+
+
+def test_a_damaged_saved_policy_is_one_line_that_says_how_to_recover(choice_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(choice_run, folder)
+    (folder / "result.json").unlink()
+    (folder / "policy" / "optimizer" / "weights.pt").write_bytes(b"garbage")
+    refused = invoke(*BASE, "--out", str(folder), "--resume")
+    assert refused.exit_code == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "delete" in refused.stderr and "policy/result.json" in refused.stderr
+    (folder / "policy" / "result.json").unlink()
+    resumed = invoke(*BASE, "--out", str(folder), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    for name in COMPARED:
+        assert (folder / name).read_text() == (choice_run / name).read_text(), name

@@ -12,7 +12,7 @@ from typing import Any
 
 from amalg.core.interfaces import PolicyPhase, Student
 from amalg.core.registry import Registry
-from amalg.core.run_folder import Claim, RunFolder, load_student
+from amalg.core.run_folder import Claim, RunFolder, RunFolderError, load_student
 from amalg.core.runconfig import RunSettings
 from amalg.core.training.build import Components, build_run
 from amalg.core.training.events import EventSink, PhaseStarted
@@ -60,8 +60,15 @@ def train_policy(
     pool = ", ".join(teacher.key for teacher in config.choices("teacher"))
     claim = policy.claim(settings.model_dump(mode="json"), resume=resume and policy.holds_run())
     if claim is Claim.FINISHED:
+        try:
+            trained = load_student(policy.path, registry)
+        except RunFolderError as error:
+            raise RunFolderError(
+                f"{error}; delete {policy.result_path} and resume: the policy is saved again "
+                "from its checkpoints"
+            ) from None
         on_event(PhaseStarted(1, 2, f"the {phase.student} policy over {pool}: done, loaded"))
-        return load_student(policy.path, registry)
+        return trained
     on_event(PhaseStarted(1, 2, f"meta-training the {phase.student} policy over {pool}"))
     checkpoint = Trainer(settings, parts, policy, on_event).train(resume=claim is Claim.RESUME)
     choice = settings.choice("student")
