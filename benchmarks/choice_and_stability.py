@@ -8,10 +8,11 @@ over replicates on ``digits_cnn`` with tuned teachers.
    runs as ``honest_comparison.py``: with the same ``--work`` they are reused), choice over
    the small pool, mean, min-max with ``gaussian_rel`` 1e-3, min-max with ``pgd`` 1e-4 (one
    step), choice over the large pool.
-3. Evaluates every student and the six tuned teachers on ``digits_cnn`` (``--repeats``
-   evaluations of ``--steps`` steps) and reports twice: ``WORK/report-schemes`` (choice,
-   min-max, mean, the oracle) and ``WORK/report-stability`` (min-max under each
-   perturbation: meta-stability against magnitude, Figure 6).
+3. Evaluates every student, every trained choice policy (``RUN/policy``) and the six tuned
+   teachers on ``digits_cnn`` (``--repeats`` evaluations of ``--steps`` steps) and reports
+   twice: ``WORK/report-schemes`` (choice, its policies, min-max, mean, the oracle) and
+   ``WORK/report-stability`` (min-max under each perturbation: meta-stability against
+   magnitude, Figure 6).
 
 Usage::
 
@@ -54,8 +55,12 @@ def main() -> None:
     def runs_of(names: tuple[str, ...]) -> list[str]:
         return [str(folders[f"{name}-seed{s}"]) for name in names for s in range(args.replicates)]
 
-    evaluate([*map(str, runs), *LARGE], work, ["--task", "digits_cnn"], args.repeats, args.steps)
-    report([*runs_of(SCHEMES), *LARGE], work, "report-schemes")
+    # The trained choice policies (phase 1) are optimizers too: the paper's "optimal choice"
+    # baseline, a per-iteration approximation of the oracle.
+    policies = [f"{run}/policy" for run in runs_of(("choice-small", "choice-large"))]
+    sources = [*map(str, runs), *policies, *LARGE]
+    evaluate(sources, work, ["--task", "digits_cnn"], args.repeats, args.steps)
+    report([*runs_of(SCHEMES), *policies, *LARGE], work, "report-schemes")
     report([*runs_of(STABILITY), "adam", "rmsprop"], work, "report-stability")
     print(
         f"meta-training {trained - started:.0f} s, evaluation and reports "
