@@ -116,6 +116,16 @@ def _run_student(folder: Path, checkpoint: str, registry: Registry) -> Student[A
     return student
 
 
+def _pool(settings: Any) -> str:
+    """``(adam+rmsprop)`` for a student that chooses among a pool (a choice policy), so that
+    policies over different pools read apart; empty otherwise."""
+    pool = settings.get("pool") if isinstance(settings, dict) else None
+    if not isinstance(pool, list):
+        return ""
+    keys = [str(m.get("label") or m.get("name")) for m in pool if isinstance(m, dict)]
+    return f"({'+'.join(keys)})"
+
+
 def _run_group(config: dict[str, Any]) -> tuple[str, str]:
     """A run's group label and digest: its config without name, seed and evaluation."""
     core = {k: v for k, v in config.items() if k not in ("name", "seed", "evaluation")}
@@ -123,7 +133,7 @@ def _run_group(config: dict[str, Any]) -> tuple[str, str]:
     for kind in ("student", "scheme"):
         value = config.get(kind)
         if isinstance(value, dict) and isinstance(value.get("name"), str):
-            keys.append(value["name"])
+            keys.append(value["name"] + _pool(value.get("config")))
     teachers = config.get("teachers")
     if isinstance(teachers, list):
         keys += [str(t.get("label") or t.get("name")) for t in teachers if isinstance(t, dict)]
