@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from amalg.cli import app
 from amalg.core.analysis.choice_shares import read_choice_shares
+from amalg.core.analysis.sources import parse_source
 from amalg.core.run_folder import RunFolder
 
 LARGE = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
@@ -45,6 +46,9 @@ def test_both_phases_write_into_one_run_folder(choice_run):
     assert "imitation_choice" in header and "imitation_adam" not in header
     rows = (choice_run / "evaluation.csv").read_text()
     assert all(name in rows for name in LARGE)
+    # The policy is a source of its own; its report group names its pool.
+    group = parse_source(str(choice_run / "policy")).group
+    assert group.startswith(f"choice({'+'.join(LARGE)})-none#")
     shares = read_choice_shares(choice_run)
     assert shares is not None and set(shares.shares) == set(LARGE)
     assert all(0 <= value <= 1 for values in shares.shares.values() for value in values)
