@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import MetaGradientEstimator
+from amalg.plugins.estimators.es import EvolutionStrategies
 from amalg.plugins.estimators.tbptt import TruncatedBackprop
 
-ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (TruncatedBackprop,)
+ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (TruncatedBackprop, EvolutionStrategies)
 
 
 @hookimpl
