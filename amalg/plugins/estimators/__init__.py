@@ -5,9 +5,14 @@ from __future__ import annotations
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import MetaGradientEstimator
 from amalg.plugins.estimators.es import EvolutionStrategies
+from amalg.plugins.estimators.pes import PersistentES
 from amalg.plugins.estimators.tbptt import TruncatedBackprop
 
-ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (TruncatedBackprop, EvolutionStrategies)
+ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (
+    TruncatedBackprop,
+    EvolutionStrategies,
+    PersistentES,
+)
 
 
 @hookimpl
