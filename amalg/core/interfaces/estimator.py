@@ -49,7 +49,8 @@ class TruncationLog:
     """The weight perturbation the truncation ran at, relative to phi over all tensors:
     ``||phi~ - phi|| / ||phi||`` (0 without one)."""
     observed: Mapping[str, float] = field(default_factory=dict)
-    """What the student reports of its last step (:meth:`Student.observe`), by name."""
+    """What the student reports of its last step (:meth:`Student.observe`) and what the
+    estimator reports of its estimate (``estimator/...``), by name."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import MetaGradientEstimator
 from amalg.plugins.estimators.es import EvolutionStrategies
+from amalg.plugins.estimators.merged import Merged
 from amalg.plugins.estimators.pes import PersistentES
 from amalg.plugins.estimators.tbptt import TruncatedBackprop
 
@@ -12,6 +13,7 @@ ESTIMATORS: tuple[type[MetaGradientEstimator], ...] = (
     TruncatedBackprop,
     EvolutionStrategies,
     PersistentES,
+    Merged,
 )
 
 
