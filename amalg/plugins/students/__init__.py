@@ -6,8 +6,9 @@ from amalg.core.hookspecs import Register, hookimpl
 from amalg.core.interfaces import Student
 from amalg.plugins.students.choice import Choice
 from amalg.plugins.students.rnnprop import RNNProp
+from amalg.plugins.students.small_fc_lopt import SmallFcLopt
 
-STUDENTS: tuple[type[Student], ...] = (RNNProp, Choice)
+STUDENTS: tuple[type[Student], ...] = (RNNProp, Choice, SmallFcLopt)
 
 
 @hookimpl

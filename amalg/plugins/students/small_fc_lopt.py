@@ -1,0 +1,210 @@
+"""small_fc_lopt (Metz et al. 2022): a 197-parameter per-parameter MLP learned optimizer."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from amalg.core.config import ComponentConfig
+from amalg.core.functional import Params, State
+from amalg.core.interfaces import Student
+
+TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
+FEATURES = 28 + len(TIMESCALES)
+NORMALISE_EPS = 1e-20
+"""Keeps an all-zero feature at zero; small enough that tiny features still reach a second
+moment of 1 (the accumulators' eps goes inside the square roots instead)."""
+"""Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
+rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
+Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
+
+
+class SmallFcLoptConfig(ComponentConfig):
+    hidden: int = Field(4, ge=1, le=1024, description="Units of each of the 2 hidden layers.")
+    momentum_decays: tuple[float, float, float] = Field(
+        (0.9, 0.99, 0.999), description="Initial decays of the 3 momenta (meta-learned)."
+    )
+    rms_decay: float = Field(
+        0.999, gt=0, lt=1, description="Initial decay of the second moment (meta-learned)."
+    )
+    adafactor_decays: tuple[float, float, float] = Field(
+        (0.9, 0.99, 0.999),
+        description="Initial decays of the 3 Adafactor accumulators (meta-learned).",
+    )
+    step_scale: float = Field(1e-3, gt=0, description="lambda_1: the step is l1 d exp(l2 m).")
+    magnitude_scale: float = Field(1e-3, gt=0, description="lambda_2 of the step.")
+    eps: float = Field(1e-8, gt=0, description="Numerical stability term.")
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def factored_dims(shape: torch.Size) -> tuple[int, int] | None:
+    """The two largest dimensions (rows, columns) Adafactor factors over; None below rank 2."""
+    if len(shape) < 2:
+        return None
+    order = sorted(range(len(shape)), key=lambda d: (shape[d], d))
+    return order[-2], order[-1]
+
+
+class SmallFcLopt(Student[SmallFcLoptConfig]):
+    """small_fc_lopt: a tiny per-parameter MLP over momentum, RMS and Adafactor features.
+
+    Metz et al. 2022, Section 2.2 and Appendix A. Per tensor, with learned decays beta
+    (3 momenta m_k, a second moment v, 3 Adafactor accumulators), the features of each
+    coordinate are the parameter, the gradient g, m_1..3, v, m_k / sqrt(v), 1 / sqrt(v + eps),
+    the 3 Adafactor-normalised gradients g / sqrt(vhat_k), the tiled row and column statistics
+    (3 each) and their 1 / sqrt, and the 3 Adafactor-normalised momenta m_k / sqrt(vhat_k):
+    28 features, each scaled to a second moment of 1 over its tensor, then tanh(t / x) for x
+    in 1, 3, 10, ..., 100k: 39 inputs. Adafactor keeps, at each decay, EMAs of the mean of g^2
+    over the columns (rows r) and over the rows (columns c) of the tensor's two largest
+    dimensions, vhat = r c / mean(r); a tensor of rank below 2 keeps a full EMA of g^2 (its row
+    and column features are that EMA). An MLP 39-4-4-2 with ReLU gives a direction d and a
+    magnitude m per coordinate, and the update is delta = l1 * d * exp(l2 * m), l1 = l2 = 1e-3.
+    The 7 decays are meta-learned as offsets of their initial values in logit space:
+    190 MLP weights + 7 = 197 meta-parameters.
+    """
+
+    name: ClassVar[str] = "small_fc_lopt"
+
+    # Per coordinate the state is 4 accumulators (plus Adafactor's rows and columns); one
+    # unrolled step keeps the 39 features, the MLP's activations and the features'
+    # intermediates: at least 8 times the state.
+    graph_ratio: ClassVar[float] = 8.0
+
+    def __init__(self, config: object = None, /, **fields: object) -> None:
+        super().__init__(config, **fields)
+        hidden = self.config.hidden
+        self.w0 = nn.Parameter(torch.empty(FEATURES, hidden))
+        self.b0 = nn.Parameter(torch.empty(hidden))
+        self.w1 = nn.Parameter(torch.empty(hidden, hidden))
+        self.b1 = nn.Parameter(torch.empty(hidden))
+        self.w2 = nn.Parameter(torch.empty(hidden, 2))
+        self.b2 = nn.Parameter(torch.empty(2))
+        self.momentum_offsets = nn.Parameter(torch.zeros(3))
+        self.rms_offset = nn.Parameter(torch.zeros(1))
+        self.adafactor_offsets = nn.Parameter(torch.zeros(3))
+        self.reset_parameters(torch.Generator().manual_seed(0))
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Haiku's Linear default: truncated normal weights of std 1 / sqrt(fan_in), zero
+        biases; decay offsets 0 (the initial decays)."""
+        with torch.no_grad():
+            for weight in (self.w0, self.w1, self.w2):
+                std = 1 / math.sqrt(weight.shape[0])
+                nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std, generator=generator)
+            for bias in (self.b0, self.b1, self.b2):
+                bias.zero_()
+            for offsets in (self.momentum_offsets, self.rms_offset, self.adafactor_offsets):
+                offsets.zero_()
+
+    def _decays(self) -> tuple[Tensor, Tensor, Tensor]:
+        config = self.config
+        base = self.momentum_offsets
+        momentum = torch.sigmoid(
+            base.new_tensor([_logit(d) for d in config.momentum_decays]) + self.momentum_offsets
+        )
+        rms = torch.sigmoid(base.new_tensor([_logit(config.rms_decay)]) + self.rms_offset)
+        adafactor = torch.sigmoid(
+            base.new_tensor([_logit(d) for d in config.adafactor_decays]) + self.adafactor_offsets
+        )
+        return momentum, rms, adafactor
+
+    def init(self, params: Params) -> State:
+        state: State = {}
+        for key, value in params.items():
+            dims = factored_dims(value.shape)
+            slots = {
+                "m": torch.zeros(3, *value.shape, dtype=value.dtype, device=value.device),
+                "v": torch.zeros_like(value),
+            }
+            if dims is None:
+                slots["full"] = torch.zeros(3, *value.shape, dtype=value.dtype, device=value.device)
+            else:
+                rows, cols = dims
+                slots["rows"] = torch.zeros(3, *_reduced(value.shape, cols), dtype=value.dtype,
+                                            device=value.device)  # fmt: skip
+                slots["cols"] = torch.zeros(3, *_reduced(value.shape, rows), dtype=value.dtype,
+                                            device=value.device)  # fmt: skip
+            state[key] = slots
+        return state
+
+    def features(
+        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The ``[coordinate, 39]`` inputs of one tensor and its new slots."""
+        eps = self.config.eps
+        momentum, rms, adafactor = (d.to(grad.dtype) for d in self._decays())
+        shape = (3,) + (1,) * grad.dim()
+        m = momentum.view(shape) * slots["m"] + (1 - momentum.view(shape)) * grad
+        v = rms * slots["v"] + (1 - rms) * grad * grad
+        squared = grad * grad + eps
+        dims = factored_dims(grad.shape)
+        new = {"m": m, "v": v}
+        if dims is None:
+            full = adafactor.view(shape) * slots["full"] + (1 - adafactor.view(shape)) * squared
+            new["full"] = full
+            row_feature = col_feature = vhat = full
+        else:
+            rows, cols = dims
+            row_mean = squared.mean(dim=cols, keepdim=True)
+            col_mean = squared.mean(dim=rows, keepdim=True)
+            decay = adafactor.view(shape)
+            r = decay * slots["rows"] + (1 - decay) * row_mean.unsqueeze(0)
+            c = decay * slots["cols"] + (1 - decay) * col_mean.unsqueeze(0)
+            new["rows"], new["cols"] = r, c
+            vhat = r * c / r.mean(dim=rows + 1, keepdim=True)
+            row_feature = r.expand(3, *grad.shape)
+            col_feature = c.expand(3, *grad.shape)
+        rsqrt_v = torch.rsqrt(v + eps)
+        rsqrt_vhat = torch.rsqrt(vhat + eps)
+        groups = [
+            param.unsqueeze(0),
+            grad.unsqueeze(0),
+            m,
+            v.unsqueeze(0),
+            m * rsqrt_v,
+            rsqrt_v.unsqueeze(0),
+            grad * rsqrt_vhat,
+            row_feature,
+            col_feature,
+            torch.rsqrt(row_feature + eps),
+            torch.rsqrt(col_feature + eps),
+            m * rsqrt_vhat,
+        ]
+        stacked = torch.cat([g.reshape(g.shape[0], -1) for g in groups])  # [28, coordinates]
+        second = (stacked * stacked).mean(dim=1, keepdim=True)
+        normalised = stacked * torch.rsqrt(second + NORMALISE_EPS)
+        time = torch.tanh(step / grad.new_tensor(TIMESCALES))
+        inputs = torch.cat([normalised.T, time.expand(normalised.shape[1], -1)], dim=1)
+        return inputs, new
+
+    def forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        config = self.config
+        inputs, new_state, sizes = [], {}, []
+        for key, grad in grads.items():
+            features, new_state[key] = self.features(grad, params[key], state[key], step)
+            inputs.append(features.to(self.w0.dtype))
+            sizes.append(grad.numel())
+        x = torch.cat(inputs)
+        x = torch.relu(x @ self.w0 + self.b0)
+        x = torch.relu(x @ self.w1 + self.b1)
+        out = x @ self.w2 + self.b2
+        direction, magnitude = out[:, 0], out[:, 1]
+        flat = config.step_scale * direction * torch.exp(config.magnitude_scale * magnitude)
+        delta, offset = {}, 0
+        for (key, grad), size in zip(grads.items(), sizes, strict=True):
+            delta[key] = flat[offset : offset + size].view_as(grad).to(grad.dtype)
+            offset += size
+        return delta, new_state
+
+
+def _reduced(shape: torch.Size, dim: int) -> list[int]:
+    return [1 if d == dim else size for d, size in enumerate(shape)]
