@@ -12,12 +12,10 @@ from torch import Tensor, nn
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State
 from amalg.core.interfaces import Student
+from amalg.plugins.students._features import exponential_step, unit_second_moment
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
-NORMALISE_EPS = 1e-20
-"""Keeps an all-zero feature at zero; small enough that tiny features still reach a second
-moment of 1 (the accumulators' eps goes inside the square roots instead)."""
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
@@ -178,8 +176,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             m * rsqrt_vhat,
         ]
         stacked = torch.cat([g.reshape(g.shape[0], -1) for g in groups])  # [28, coordinates]
-        second = (stacked * stacked).mean(dim=1, keepdim=True)
-        normalised = stacked * torch.rsqrt(second + NORMALISE_EPS)
+        normalised = unit_second_moment(stacked)
         time = torch.tanh(step / grad.new_tensor(TIMESCALES))
         inputs = torch.cat([normalised.T, time.expand(normalised.shape[1], -1)], dim=1)
         return inputs, new
@@ -198,7 +195,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         x = torch.relu(x @ self.w1 + self.b1)
         out = x @ self.w2 + self.b2
         direction, magnitude = out[:, 0], out[:, 1]
-        flat = config.step_scale * direction * torch.exp(config.magnitude_scale * magnitude)
+        flat = exponential_step(direction, magnitude, config.step_scale, config.magnitude_scale)
         delta, offset = {}, 0
         for (key, grad), size in zip(grads.items(), sizes, strict=True):
             delta[key] = flat[offset : offset + size].view_as(grad).to(grad.dtype)
