@@ -13,9 +13,12 @@ Per truncation of T steps from theta_0, with f_t the task loss of theta_t on its
     meta[t]    = log(f_t + eps) - log(f_0 + eps)                       t = 1..T
     d[t, k]    = log(mean((theta_P,t - theta_k,t)^2) / 2 + eps)        per teacher k
 
-which the scheme reduces to the meta-objective. By default the student's gradient inputs are
-detached (the first-order meta-gradient of Andrychowicz et al. 2016), so the meta-backward
-runs through the student's updates and the task losses but not through second derivatives;
+which the scheme reduces to the meta-objective. With ``clip_meta_loss`` each term is clipped at
+0 (the loss at the truncation's start) and a NaN term counts as 0.
+
+By default the student's gradient inputs are detached (the first-order meta-gradient of
+Andrychowicz et al. 2016), so the meta-backward runs through the student's updates and the
+task losses but not through second derivatives;
 ``second_order=true`` keeps them, and the truncation's meta-gradient is then exact.
 
 A student may ask for a per-coordinate scale during meta-training
@@ -72,6 +75,11 @@ class EngineConfig(ComponentConfig):
     second_order: bool = Field(
         False,
         description="Differentiate through the student's gradient inputs too (exact, slower).",
+    )
+    clip_meta_loss: bool = Field(
+        False,
+        description="Clip each step's loss at the truncation's starting loss, NaN to that clip "
+        "(Metz et al. 2022; for ES and PES).",
     )
 
     @classmethod
@@ -259,6 +267,10 @@ class UnrollEngine:
         if base is None:
             raise ValueError("a truncation takes at least one step")
         meta = torch.log(torch.stack(losses) + eps) - torch.log(base + eps)
+        if self.config.clip_meta_loss:
+            # A diverging or NaN step counts as no progress, not as an unbounded loss: ES and
+            # PES differences stay finite (Metz et al. 2022, Appendix D.1).
+            meta = torch.nan_to_num(meta.clamp(max=0.0), nan=0.0)
         table = torch.stack(distances) if distances else meta.new_zeros(length, 0)
         objective = self.scheme.objective(TruncationLosses(meta, table, self.teacher_labels), alpha)
         end = UnrollState(

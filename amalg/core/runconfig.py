@@ -147,6 +147,12 @@ class MetaOptimizerConfig(ComponentConfig):
     clip_norm: float = Field(
         1.0, gt=0, description="The meta-gradient is clipped to this global L2 norm."
     )
+    clip_value: float | None = Field(
+        None,
+        gt=0,
+        description="Each meta-gradient value is first clipped to [-c, c] (Metz et al. 2022: "
+        "3.0); none: not.",
+    )
 
 
 class EvaluationConfig(ComponentConfig):

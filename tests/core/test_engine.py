@@ -197,3 +197,21 @@ def test_a_truncation_runs_without_a_graph_for_gradient_free_estimators():
         assert all(grad is None for grad in reach)
     for key, value in with_graph.end.student.items():
         assert torch.equal(without.end.student[key], value)
+
+
+def test_clipped_meta_losses_never_exceed_the_truncation_start_nor_turn_nan():
+    task = amalg.create("task", "quadratic", dimension=6, dtype="float64")
+
+    def diverging():
+        student = amalg.create("student", "rnnprop", hidden=2, layers=1, output_scale=50.0)
+        student = student.double()
+        student.reset_parameters(torch.Generator().manual_seed(3))
+        return student
+
+    plain = make_engine(task, diverging(), [], scheme="none")
+    clipped = make_engine(task, diverging(), [], scheme="none", clip_meta_loss=True)
+    phi = {k: v.detach().clone() for k, v in plain.student.named_parameters()}
+    start = plain.start(0)
+    assert float(plain.truncation(6, 0.0)(phi, start).objective.detach()) > 0  # diverging
+    objective = clipped.truncation(6, 0.0)(phi, start).objective.detach()
+    assert torch.isfinite(objective) and float(objective) <= 0

@@ -21,7 +21,8 @@ class IncompatibleStateError(AmalgError):
 
 
 class MetaLearner:
-    """phi (the student's parameters) and Adam over it with global-norm clipping.
+    """phi (the student's parameters) and Adam over it with global-norm clipping (and, when
+    set, clipping of each value first, as Metz et al. 2022 do at 3.0).
 
     Huang et al. 2022, Appendix C.3: Adam at lr 1e-3. A step that would leave phi non-finite
     is undone, moments included, so no NaN ever reaches the student.
@@ -47,6 +48,8 @@ class MetaLearner:
         before = self.state()
         for name, parameter in self.student.named_parameters():
             parameter.grad = grads[name].detach().clone()
+        if self.config.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(self.student.parameters(), self.config.clip_value)
         torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
