@@ -18,6 +18,10 @@ class EvolutionStrategiesConfig(ComponentConfig):
         4, ge=1, le=MAX_COUNT, description="Antithetic pairs (+eps, -eps) per estimate."
     )
 
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {"pairs": 2}
+
 
 class EvolutionStrategies(MetaGradientEstimator[EvolutionStrategiesConfig]):
     """Antithetic evolution strategies: the gradient of the Gaussian-smoothed objective.

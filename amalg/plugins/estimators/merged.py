@@ -23,6 +23,10 @@ class MergedConfig(ComponentConfig):
         description="Antithetic pairs per estimate (2 at least: the weights need variances).",
     )
 
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {"pairs": 2}
+
 
 class Merged(MetaGradientEstimator[MergedConfig]):
     """Reparameterization and ES gradients of the smoothed objective, merged by inverse

@@ -18,6 +18,10 @@ class PersistentESConfig(ComponentConfig):
         4, ge=1, le=MAX_COUNT, description="Antithetic particle pairs kept along the unroll."
     )
 
+    @classmethod
+    def quick(cls) -> dict[str, Any]:
+        return {"pairs": 2}
+
 
 class PersistentES(MetaGradientEstimator[PersistentESConfig]):
     """Persistent evolution strategies: unbiased over the whole unroll.
