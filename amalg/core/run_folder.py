@@ -164,8 +164,7 @@ class RunFolder:
     def _claim(self, config: dict[str, Any], resume: bool) -> Claim:
         self.precheck()
         if self.holds_run():
-            saved = self.read_config()
-            _check_readable(saved, self.path)
+            saved = _readable(self.read_config(), self.path)
             if saved == config and self.read_result() is not None:
                 return Claim.FINISHED
             if resume:
@@ -406,13 +405,15 @@ class RunFolder:
         atomic_write(self.path / relative, write, binary=True)
 
 
-def _check_readable(saved: dict[str, Any], path: Path) -> None:
-    """Refuse a folder whose config this version of amalg cannot read (an older amalg's)."""
+def _readable(saved: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The saved config as this version of amalg reads it: settings added since it was written
+    take their defaults (which keep the old behaviour), so a run written before them is still
+    this run. A config it cannot read at all (an older amalg's) is refused."""
     from amalg.core.errors import ConfigError
     from amalg.core.runconfig import validate_run_config
 
     try:
-        validate_run_config(saved)
+        return validate_run_config(saved).model_dump(mode="json")
     except ConfigError as error:
         first = error.problems[0] if error.problems else ("(config)", "unreadable")
         raise RunFolderError(

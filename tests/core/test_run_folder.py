@@ -54,3 +54,17 @@ def test_a_folder_of_other_files_is_refused_and_a_file_is_not_a_folder(tmp_path)
         RunFolder(tmp_path / "file").claim(config(), resume=False)
     with pytest.raises(RunFolderError, match="nothing to resume"):
         RunFolder(tmp_path / "empty").claim(config(), resume=True)
+
+
+def test_a_run_written_before_a_setting_existed_is_still_this_run(tmp_path):
+    folder = RunFolder(tmp_path / "run")
+    folder.claim(config(), resume=False)
+    folder.write_result([], "stage_0.0")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    # Settings added later, at their defaults (the old behaviour), are absent from old runs.
+    del saved["engine"]["clip_meta_loss"]
+    del saved["meta_optimizer"]["clip_value"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert folder.claim(config(), resume=False) is Claim.FINISHED
+    with pytest.raises(RunFolderError, match="differs in engine"):
+        folder.claim(config(engine={"clip_meta_loss": True}), resume=True)
