@@ -87,10 +87,13 @@ def evaluate(sources: list[str], work: Path, where: list[str], repeats: int, ste
           "--out", str(work / "evaluations"), log=work / "evaluate.log")  # fmt: skip
 
 
-def report(sources: list[str], work: Path, name: str = "report") -> None:
-    """``amalg report`` of ``sources`` from ``work/evaluations`` into ``work/NAME`` (the
-    JSON, the figures, and the tables printed)."""
+def report(
+    sources: list[str], work: Path, name: str = "report", where: tuple[str, ...] = ()
+) -> None:
+    """``amalg report`` of ``sources`` from ``work/evaluations`` (on the tasks ``where``
+    names, ``--task``/``--suite`` options; all by default) into ``work/NAME``: the JSON, the
+    figures, and the tables printed."""
     store, out = str(work / "evaluations"), str(work / name)
-    amalg("report", *sources, "--evaluations", store, "--out", out, "--json",
+    amalg("report", *sources, *where, "--evaluations", store, "--out", out, "--json",
           log=work / f"{name}.json.log")  # fmt: skip
-    amalg("report", *sources, "--evaluations", store, "--out", out)
+    amalg("report", *sources, *where, "--evaluations", store, "--out", out)

@@ -60,8 +60,9 @@ def main() -> None:
     policies = [f"{run}/policy" for run in runs_of(("choice-small", "choice-large"))]
     sources = [*map(str, runs), *policies, *LARGE]
     evaluate(sources, work, ["--task", "digits_cnn"], args.repeats, args.steps)
-    report([*runs_of(SCHEMES), *policies, *LARGE], work, "report-schemes")
-    report([*runs_of(STABILITY), "adam", "rmsprop"], work, "report-stability")
+    task = ("--task", "digits_cnn")
+    report([*runs_of(SCHEMES), *policies, *LARGE], work, "report-schemes", task)
+    report([*runs_of(STABILITY), "adam", "rmsprop"], work, "report-stability", task)
     print(
         f"meta-training {trained - started:.0f} s, evaluation and reports "
         f"{time.perf_counter() - trained:.0f} s, total {time.perf_counter() - started:.0f} s",
