@@ -10,6 +10,7 @@ from pydantic import Field
 from amalg.core.config import MAX_COUNT, ComponentConfig
 from amalg.core.functional import Params, State
 from amalg.core.interfaces import MetaGradient, MetaGradientEstimator, TruncationFn
+from amalg.plugins.estimators._noise import perturbation
 
 
 class EvolutionStrategiesConfig(ComponentConfig):
@@ -54,13 +55,7 @@ class EvolutionStrategies(MetaGradientEstimator[EvolutionStrategiesConfig]):
         grads = {key: torch.zeros_like(value) for key, value in clean.items()}
         with torch.no_grad():
             for _ in range(pairs):
-                eps = {
-                    key: sigma
-                    * torch.randn(value.shape, generator=generator, dtype=value.dtype).to(
-                        value.device
-                    )
-                    for key, value in clean.items()
-                }
+                eps = perturbation(clean, sigma, generator)
                 plus = truncation({k: v + eps[k] for k, v in clean.items()}, start).objective
                 minus = truncation({k: v - eps[k] for k, v in clean.items()}, start).objective
                 weight = (plus - minus) / (2 * sigma**2 * pairs)

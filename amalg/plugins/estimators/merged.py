@@ -12,6 +12,7 @@ from pydantic import Field
 from amalg.core.config import MAX_COUNT, ComponentConfig
 from amalg.core.functional import Params, State
 from amalg.core.interfaces import MetaGradient, MetaGradientEstimator, TruncationFn
+from amalg.plugins.estimators._noise import perturbation
 
 
 class MergedConfig(ComponentConfig):
@@ -61,11 +62,7 @@ class Merged(MetaGradientEstimator[MergedConfig]):
         keys, start = list(clean), state["unroll"]
         rp_samples, es_samples = [], []
         for _ in range(pairs):
-            eps = {
-                key: sigma
-                * torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
-                for key, value in clean.items()
-            }
+            eps = perturbation(clean, sigma, generator)
             values, grads = [], []
             for sign in (1.0, -1.0):
                 leaves = {k: (v + sign * eps[k]).requires_grad_() for k, v in clean.items()}

@@ -10,6 +10,7 @@ from pydantic import Field
 from amalg.core.config import MAX_COUNT, ComponentConfig
 from amalg.core.functional import Params, State
 from amalg.core.interfaces import MetaGradient, MetaGradientEstimator, TruncationFn
+from amalg.plugins.estimators._noise import perturbation
 
 
 class PersistentESConfig(ComponentConfig):
@@ -62,13 +63,7 @@ class PersistentES(MetaGradientEstimator[PersistentESConfig]):
         plus_states, minus_states, accumulated = [], [], []
         with torch.no_grad():
             for i in range(pairs):
-                eps = {
-                    key: sigma
-                    * torch.randn(value.shape, generator=generator, dtype=value.dtype).to(
-                        value.device
-                    )
-                    for key, value in clean.items()
-                }
+                eps = perturbation(clean, sigma, generator)
                 total = {key: state["accumulated"][i][key] + eps[key] for key in clean}
                 plus = truncation({k: v + eps[k] for k, v in clean.items()}, state["plus"][i])
                 minus = truncation({k: v - eps[k] for k, v in clean.items()}, state["minus"][i])

@@ -43,21 +43,26 @@ def whole_unroll_gradient(theta: float, start: torch.Tensor) -> tuple[float, flo
     return float(exact), truncated
 
 
+def summed_estimates(estimator, theta, start, draws):
+    """Per draw, the estimator's meta-gradients summed over the unroll's truncations."""
+    phi = {"log_lr": torch.tensor(theta, dtype=torch.float64)}
+    sums = []
+    for seed in range(draws):
+        generator = torch.Generator().manual_seed(seed)
+        state, total = estimator.init(phi, start, generator), 0.0
+        for _ in range(TRUNCATIONS):
+            estimate = estimator.estimate(phi, truncation, state, generator)
+            total += float(estimate.grads["log_lr"])
+            state = estimate.state
+        sums.append(total)
+    return np.mean(sums), np.std(sums) / np.sqrt(len(sums))
+
+
 def test_pes_is_unbiased_over_the_unroll_where_truncated_backprop_is_not():
     theta, start = float(np.log(0.3)), torch.tensor(2.0, dtype=torch.float64)
     exact, truncated = whole_unroll_gradient(theta, start)
     pes = amalg.create("estimator", "pes", std=0.01, pairs=4)
-    phi = {"log_lr": torch.tensor(theta, dtype=torch.float64)}
-    sums = []
-    for seed in range(300):
-        generator = torch.Generator().manual_seed(seed)
-        state, total = pes.init(phi, start, generator), 0.0
-        for _ in range(TRUNCATIONS):
-            estimate = pes.estimate(phi, truncation, state, generator)
-            total += float(estimate.grads["log_lr"])
-            state = estimate.state
-        sums.append(total)
-    mean, error = np.mean(sums), np.std(sums) / np.sqrt(len(sums))
+    mean, error = summed_estimates(pes, theta, start, 300)
     assert abs(mean - exact) < 4 * error + 0.01 * abs(exact), (mean, exact, error)
     assert abs(truncated - exact) > 10 * error + 0.05 * abs(exact), (truncated, exact)
 
@@ -66,16 +71,6 @@ def test_es_over_the_same_truncations_has_truncated_backprops_bias():
     theta, start = float(np.log(0.3)), torch.tensor(2.0, dtype=torch.float64)
     exact, truncated = whole_unroll_gradient(theta, start)
     es = amalg.create("estimator", "es", std=0.01, pairs=4)
-    phi = {"log_lr": torch.tensor(theta, dtype=torch.float64)}
-    sums = []
-    for seed in range(100):
-        generator = torch.Generator().manual_seed(seed)
-        state, total = es.init(phi, start, generator), 0.0
-        for _ in range(TRUNCATIONS):
-            estimate = es.estimate(phi, truncation, state, generator)
-            total += float(estimate.grads["log_lr"])
-            state = estimate.state
-        sums.append(total)
-    mean, error = np.mean(sums), np.std(sums) / np.sqrt(len(sums))
+    mean, error = summed_estimates(es, theta, start, 100)
     assert abs(mean - truncated) < 4 * error + 0.01 * abs(truncated)
     assert abs(mean - exact) > 10 * error
