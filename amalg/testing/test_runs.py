@@ -64,9 +64,12 @@ def test_every_scheme_completes_a_tiny_run(scheme_name: str, tmp_path: Path) -> 
 def test_every_student_completes_a_tiny_run_with_every_estimator(
     student_name: str, estimator_name: str, tmp_path: Path
 ) -> None:
+    # One period of two 10-step trajectories: the pairs are many, each needs only to run.
     student = tiny_run(
         tmp_path / "run", "--student", student_name, "--estimator", estimator_name,
         "--teacher", "adam", "--scheme", "imitation",
+        "--set", "strategy.curriculum.unrolls=[10]", "--set", "strategy.curriculum.alphas=[0.1]",
+        "--set", "strategy.curriculum.max_periods=1",
     )  # fmt: skip
     assert student.name == student_name
 

@@ -75,10 +75,10 @@ def test_list_warns_of_disabled_names_that_match_no_plugin(fresh_registry, monke
     assert "AMALG_DISABLE_PLUGINS names no installed plugin: amalg.teachrs" in result.output
 
 
-def test_list_of_a_kind_with_nothing_installed_says_so():
+def test_list_of_a_kind_with_nothing_installed_says_so(fresh_registry):
     # Every kind has built-in components: disabling a plugin leaves its kind empty.
-    env = {**WIDE, "AMALG_DISABLE_PLUGINS": "amalg.perturbations"}
-    result = CliRunner(env=env).invoke(app, ["list", "perturbations"])
+    fresh_registry(disabled=("amalg.perturbations",))
+    result = CliRunner(env=WIDE).invoke(app, ["list", "perturbations"])
     assert result.exit_code == 0
     assert "No perturbations are installed." in result.output
 
