@@ -28,6 +28,12 @@ TINY = [
     "--set", "evaluation.horizon=6", "--set", "evaluation.every=3",
 ]  # fmt: skip
 POOL = ["adam", "rmsprop", "sgd", "momentum"]
+# One period of two 10-step trajectories of the default strategy: these runs are many, and each
+# needs only to complete (the strategies' own run keeps the full quick schedule).
+ONE_PERIOD = [
+    "--set", "strategy.curriculum.unrolls=[10]", "--set", "strategy.curriculum.alphas=[0.1]",
+    "--set", "strategy.curriculum.max_periods=1",
+]  # fmt: skip
 
 
 def tiny_run(folder: Path, *args: str) -> amalg.core.interfaces.Student:
@@ -58,18 +64,15 @@ def test_every_scheme_completes_a_tiny_run(scheme_name: str, tmp_path: Path) -> 
     scheme = amalg.create("scheme", scheme_name)
     high = scheme.max_teachers
     count = max(scheme.min_teachers, min(2, high if high is not None else 2))
-    tiny_run(tmp_path / "run", "--scheme", scheme_name, *teacher_options(count))
+    tiny_run(tmp_path / "run", "--scheme", scheme_name, *teacher_options(count), *ONE_PERIOD)
 
 
 def test_every_student_completes_a_tiny_run_with_every_estimator(
     student_name: str, estimator_name: str, tmp_path: Path
 ) -> None:
-    # One period of two 10-step trajectories: the pairs are many, each needs only to run.
     student = tiny_run(
         tmp_path / "run", "--student", student_name, "--estimator", estimator_name,
-        "--teacher", "adam", "--scheme", "imitation",
-        "--set", "strategy.curriculum.unrolls=[10]", "--set", "strategy.curriculum.alphas=[0.1]",
-        "--set", "strategy.curriculum.max_periods=1",
+        "--teacher", "adam", "--scheme", "imitation", *ONE_PERIOD,
     )  # fmt: skip
     assert student.name == student_name
 
@@ -85,7 +88,7 @@ def example_options(kind: str, name: str, folder: Path) -> list[str]:
 def test_every_teacher_completes_a_tiny_run(teacher_name: str, tmp_path: Path) -> None:
     tiny_run(
         tmp_path / "run", "--teacher", teacher_name, "--scheme", "imitation",
-        *example_options("teacher", teacher_name, tmp_path),
+        *example_options("teacher", teacher_name, tmp_path), *ONE_PERIOD,
     )  # fmt: skip
 
 
@@ -99,5 +102,5 @@ def test_every_strategy_completes_a_tiny_run(strategy_name: str, tmp_path: Path)
 def test_every_perturbation_completes_a_tiny_run(perturbation_name: str, tmp_path: Path) -> None:
     tiny_run(
         tmp_path / "run", "--perturbation", perturbation_name, "--teacher", "adam",
-        "--scheme", "imitation",
+        "--scheme", "imitation", *ONE_PERIOD,
     )  # fmt: skip

@@ -190,7 +190,10 @@ def test_perturbations_work_with_any_scheme_and_student(args, tmp_path):
 
     folder = tmp_path / "run"
     tiny = ["--quick", "--no-tune", "--task", "quadratic", "--set", "task.quadratic.dimension=6",
-            "--set", "evaluation.horizon=6", "--set", "evaluation.every=3"]  # fmt: skip
+            "--set", "evaluation.horizon=6", "--set", "evaluation.every=3",
+            "--set", "strategy.curriculum.unrolls=[10]",
+            "--set", "strategy.curriculum.alphas=[0.1]",
+            "--set", "strategy.curriculum.max_periods=1"]  # fmt: skip
     result = CliRunner().invoke(app, ["run", *tiny, *args, "--out", str(folder)])
     assert result.exit_code == 0, result.output
     assert "perturbation" in (folder / "summary.csv").read_text().splitlines()[0]
