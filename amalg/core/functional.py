@@ -52,6 +52,22 @@ def safe_sqrt(x: Tensor) -> Tensor:
     return torch.where(positive, root, torch.zeros_like(x))
 
 
+def flatten(tree: Params) -> Tensor:
+    """Every tensor of ``tree`` reshaped to one vector, in key order (coordinate-wise
+    optimizers run over all coordinates at once)."""
+    return torch.cat([value.reshape(-1) for value in tree.values()])
+
+
+def unflatten(flat: Tensor, like: Params) -> Params:
+    """``flat`` cut back into tensors of ``like``'s keys, shapes and dtypes (the inverse of
+    :func:`flatten`)."""
+    result, offset = {}, 0
+    for key, value in like.items():
+        result[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
+        offset += value.numel()
+    return result
+
+
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """Apply ``fn`` to the leaves of nested dicts (and lists/tuples) with the same structure."""
     if isinstance(tree, Mapping):

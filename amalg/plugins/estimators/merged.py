@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 
 from amalg.core.config import MAX_COUNT, ComponentConfig
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import MetaGradient, MetaGradientEstimator, TruncationFn
 from amalg.plugins.estimators._noise import perturbation
 
@@ -85,11 +85,7 @@ class Merged(MetaGradientEstimator[MergedConfig]):
         rp, es = torch.stack(rp_samples), torch.stack(es_samples)
         share = _rp_share(rp, es)
         flat = es.mean(dim=0) if share == 0 else share * rp.mean(dim=0) + (1 - share) * es.mean(0)
-        merged, offset = {}, 0
-        for key in keys:
-            size = clean[key].numel()
-            merged[key] = flat[offset : offset + size].view_as(clean[key])
-            offset += size
+        merged = unflatten(flat, clean)
         with torch.no_grad():
             result = truncation(clean, start)
         log = dataclasses.replace(

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, flatten, unflatten
 from amalg.core.interfaces import Student, UpdateRule
 from amalg.plugins.students._lstm import add_lstm, glorot, reset_lstm, run_lstm
 
@@ -133,7 +133,7 @@ class Choice(Student[ChoiceConfig]):
         updates, teacher_states = [], []
         for teacher, teacher_state in zip(self.pool, state["teachers"], strict=True):
             delta, new_state = teacher.update(grads, teacher_state, params, step)
-            updates.append(torch.cat([delta[key].reshape(-1) for key in grads]))
+            updates.append(flatten({key: delta[key] for key in grads}))
             teacher_states.append(new_state)
         table = torch.stack(updates, dim=1).to(self.dense_kernel.dtype)
         time = table.new_full((table.shape[0], 1), step / self.config.time_scale)
@@ -141,10 +141,7 @@ class Choice(Student[ChoiceConfig]):
         x, h, c = run_lstm(self, self.config.layers, x, state["h"], state["c"])
         weights = torch.softmax(x @ self.dense_kernel + self.dense_bias, dim=1)
         flat = (weights * table).sum(dim=1)
-        delta, offset = {}, 0
-        for key, value in grads.items():
-            delta[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
-            offset += value.numel()
+        delta = unflatten(flat, grads)
         new_state = {"teachers": tuple(teacher_states), "h": h, "c": c, "weights": weights}
         return delta, new_state
 

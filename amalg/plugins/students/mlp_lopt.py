@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, unit_second_moment
 
@@ -102,8 +102,4 @@ class MLPLopt(Student[MLPLoptConfig]):
         out = hidden @ self.w1 + self.b1
         config = self.config
         flat = exponential_step(out[:, 1], out[:, 0], config.step_scale, config.magnitude_scale)
-        delta, offset = {}, 0
-        for key, grad in grads.items():
-            delta[key] = flat[offset : offset + grad.numel()].view_as(grad).to(grad.dtype)
-            offset += grad.numel()
-        return delta, new_state
+        return unflatten(flat, grads), new_state

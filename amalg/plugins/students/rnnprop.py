@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import nn
 
 from amalg.core.config import ComponentConfig, Epsilon, FirstMomentDecay, SecondMomentDecay
-from amalg.core.functional import Params, State, bias_correction, ema
+from amalg.core.functional import Params, State, bias_correction, ema, flatten, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._lstm import add_lstm, glorot, reset_lstm, run_lstm
 
@@ -93,7 +93,7 @@ class RNNProp(Student[RNNPropConfig]):
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
         config = self.config
-        g = torch.cat([value.reshape(-1) for value in grads.values()])
+        g = flatten(grads)
         m = ema(state["m"], g, config.beta1)
         v = ema(state["v"], g * g, config.beta2)
         m_hat = m / bias_correction(config.beta1, step)
@@ -101,8 +101,4 @@ class RNNProp(Student[RNNPropConfig]):
         x = torch.stack([m_hat / root, g / root], dim=1)
         x, h, c = run_lstm(self, config.layers, x, state["h"], state["c"])
         flat = torch.tanh(x @ self.dense_kernel + self.dense_bias).squeeze(1) * config.output_scale
-        delta, offset = {}, 0
-        for key, value in grads.items():
-            delta[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
-            offset += value.numel()
-        return delta, {"m": m, "v": v, "h": h, "c": c}
+        return unflatten(flat, grads), {"m": m, "v": v, "h": h, "c": c}

@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, unit_second_moment
 
@@ -185,22 +185,17 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
         config = self.config
-        inputs, new_state, sizes = [], {}, []
+        inputs, new_state = [], {}
         for key, grad in grads.items():
             features, new_state[key] = self.features(grad, params[key], state[key], step)
             inputs.append(features.to(self.w0.dtype))
-            sizes.append(grad.numel())
         x = torch.cat(inputs)
         x = torch.relu(x @ self.w0 + self.b0)
         x = torch.relu(x @ self.w1 + self.b1)
         out = x @ self.w2 + self.b2
         direction, magnitude = out[:, 0], out[:, 1]
         flat = exponential_step(direction, magnitude, config.step_scale, config.magnitude_scale)
-        delta, offset = {}, 0
-        for (key, grad), size in zip(grads.items(), sizes, strict=True):
-            delta[key] = flat[offset : offset + size].view_as(grad).to(grad.dtype)
-            offset += size
-        return delta, new_state
+        return unflatten(flat, grads), new_state
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
