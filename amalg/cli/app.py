@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from amalg.cli import components, data, evaluate, report, run, tune
+from amalg.cli import components, data, evaluate, export, report, run, tune
 
 
 class _OneLineErrors(TyperGroup):
@@ -47,6 +47,7 @@ run.register(app)
 tune.register(app)
 evaluate.register(app)
 report.register(app)
+export.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -26,11 +26,17 @@ def register(app: typer.Typer) -> None:
 def list_components(
     kind: Annotated[
         str | None,
-        typer.Argument(help=f"Only this kind ({_KINDS_HELP}; singular or plural)."),
+        typer.Argument(
+            help=f"Only this kind ({_KINDS_HELP}; singular or plural), or `pretrained`: the "
+            "trained optimizers shipped with amalg."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
 ) -> None:
     """List installed components and the plugins that provide them."""
+    if kind == "pretrained":
+        _list_pretrained(as_json)
+        return
     registry = get_registry()
     kind = None if kind is None else normalize_kind(kind)
     components = registry.components(kind)
@@ -97,6 +103,44 @@ def list_components(
     if unknown:
         names = ", ".join(unknown)
         console.print(Text(f"AMALG_DISABLE_PLUGINS names no installed plugin: {names}"))
+
+
+def _list_pretrained(as_json: bool) -> None:
+    from amalg.optim import pretrained
+
+    cards = pretrained()
+    if as_json:
+        echo_json({"pretrained": [card.model_dump(mode="json") for card in cards]})
+        return
+    console = Console()
+    if not cards:
+        console.print(Text("No pretrained optimizers are installed."))
+        return
+    table = Table(title="amalg pretrained optimizers", title_justify="left")
+    for column in ("name", "student", "trained on", "teachers", "scheme", "estimator"):
+        table.add_column(column, style="bold" if column == "name" else None, no_wrap=True)
+    table.add_column("summary", ratio=1, min_width=20)
+    for card in cards:
+        training = card.training
+        teachers = (
+            ", ".join(
+                f"{t.label or t.name}" + (f" (lr {t.lr:g})" if t.lr is not None else "")
+                for t in training.teachers
+            )
+            if training
+            else ""
+        )
+        cells = (
+            card.name,
+            card.student,
+            f"{training.task}, seed {training.seed}" if training else "",
+            teachers or "none",
+            training.scheme if training else "",
+            training.estimator if training else "",
+            card.description,
+        )
+        table.add_row(*(Text(cell) for cell in cells))
+    console.print(table)
 
 
 _HEADERS = {"table_1_parameters": "table 1", "batch_size": "batch", "parameters": "params"}

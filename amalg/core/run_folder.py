@@ -47,6 +47,7 @@ __all__ = [
     "RunFolder",
     "RunFolderError",
     "atomic_write",
+    "fit_weights",
     "load_student",
     "read_saved_optimizer",
     "read_tensors",
@@ -448,6 +449,19 @@ def read_saved_optimizer(
     return saved["student"], saved["config"], weights
 
 
+def fit_weights(student: Student, weights: Mapping[str, Any], what: str) -> None:
+    """Load ``weights`` into ``student``; :class:`RunFolderError` naming ``what`` when they
+    do not fit it (missing, unexpected, other shapes, not tensors): another student's or
+    damaged."""
+    details = describe_mismatch(student.state_dict(), weights)
+    if details or not all(isinstance(value, torch.Tensor) for value in weights.values()):
+        raise RunFolderError(
+            f"{what} do not fit student {student.name!r} "
+            f"({details or 'not all are tensors'}): they are another student's or damaged"
+        )
+    student.load_state_dict(weights)
+
+
 def load_student(path: str | os.PathLike[str], registry: Registry | None = None) -> Student:
     """The trained student saved in a run folder (or its ``optimizer/`` folder)."""
     from amalg.core.interfaces import Student
@@ -457,11 +471,5 @@ def load_student(path: str | os.PathLike[str], registry: Registry | None = None)
     student = (registry or get_registry()).create("student", name, **config)
     if not isinstance(student, Student):  # pragma: no cover - the registry checks kinds
         raise RunFolderError(f"{name!r} is not a student")
-    details = describe_mismatch(student.state_dict(), weights)
-    if details or not all(isinstance(value, torch.Tensor) for value in weights.values()):
-        raise RunFolderError(
-            f"the optimizer weights in {path} do not fit student {name!r} "
-            f"({details or 'not all are tensors'}): they are another student's or damaged"
-        )
-    student.load_state_dict(weights)
+    fit_weights(student, weights, f"the optimizer weights in {path}")
     return student

@@ -6,7 +6,9 @@ A SOURCE on the command line is
   runs whose configs differ only in name and seed are replicates of one optimizer;
 - a teacher name, ``adam``: at its tuned learning rate for each task (from the tuning store,
   tuned first when none is stored), or ``adam@0.01``: at that learning rate;
-- a saved optimizer folder (``RUN/optimizer``, or a copy of one).
+- a saved optimizer folder (``RUN/optimizer``, or a copy of one), an optimizer file
+  (``amalg export``'s ``NAME.safetensors``), or the name of a pretrained optimizer shipped
+  with amalg (``amalg list pretrained``): the optimizer as it is, untuned.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Literal, cast
 
 from amalg.core.errors import AmalgError, close_matches
 from amalg.core.interfaces import Student, Task, Teacher, UpdateRule
+from amalg.core.optimizer_file import pretrained_files
 from amalg.core.registry import Registry, get_registry
 from amalg.core.run_folder import RunFolder, RunFolderError, load_student
 
@@ -88,6 +91,10 @@ class Source:
             return teacher, {"teacher": self.teacher, "lr": lr, "lr_source": how}
         if self.kind == "optimizer":
             assert self.folder is not None
+            if self.folder.is_file():
+                from amalg.core.optimizer_file import load_file_student
+
+                return load_file_student(self.folder, registry)[0], dict(self.details)
             return load_student(self.folder, registry), dict(self.details)
         assert self.folder is not None and self.checkpoint is not None
         return _run_student(self.folder, self.checkpoint, registry), dict(self.details)
@@ -194,6 +201,21 @@ def parse_source(
         )
     name, at, rate = text.partition("@")
     teachers = [info.name for info in registry.components("teacher")]
+    shipped = pretrained_files()
+    if (path.is_file() and path.suffix == ".safetensors") or (
+        text in shipped and name not in teachers and not path.exists()
+    ):
+        from amalg.core.optimizer_file import read_card
+
+        file = path if path.is_file() else shipped[text]
+        card = read_card(file)
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:8]
+        label = f"{card.name} (pretrained)" if file == shipped.get(text) else card.name
+        return Source(
+            text=text, kind="optimizer", label=label, group=f"{label}#{digest}",
+            replicate=digest, details={"optimizer": str(file.resolve()), "weights_digest": digest},
+            folder=file,
+        )  # fmt: skip
     if name in teachers:
         lr = None
         if at:
@@ -213,7 +235,7 @@ def parse_source(
         hint = f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
         raise SourceError(
             f"source {text!r} is neither a run folder, a saved optimizer nor a teacher{hint} "
-            f"(teachers: {', '.join(teachers)})"
+            f"(teachers: {', '.join(teachers)}; pretrained: {', '.join(shipped) or 'none'})"
         )
     raise SourceError(
         f"source {text!r} is a path but not a run folder or a saved optimizer (no config.json "

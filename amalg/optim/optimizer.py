@@ -1,0 +1,193 @@
+"""Any amalg update rule, a student or a teacher, as a ``torch.optim.Optimizer``.
+
+The functional rules of meta-training (``delta, state = rule.update(grads, state, params,
+step)``, nothing mutated) run here under ``torch.no_grad()`` and write ``params - lr * delta``
+into the user's parameters in place. What the optimizer adds around the rule:
+
+- **The warmup of evaluation.** Every trajectory a student met in meta-training, and every
+  evaluation, starts after ``warmup`` plain SGD steps at ``warmup_lr`` (Huang et al. 2022,
+  Appendix C.3: 100 at 0.01). A learned optimizer dropped on fresh parameters has never seen
+  them, so its first ``warmup`` steps are those SGD steps, computed exactly as
+  :func:`amalg.core.warm_start.warm_start` does; the rule's own step count starts after them.
+  ``warmup=0`` turns it off.
+- **Param groups.** Each group has its own rule state and step count. A group's ``lr`` scales
+  the learned step (``params - lr * delta``, 1.0 by default), so ``torch.optim.lr_scheduler``
+  schedules work on it; for a teacher with a learning rate, the group's ``lr`` is that
+  learning rate. A group's parameters share one device and dtype, and the rule (a student's
+  meta-parameters included) follows them.
+- **Parameters without a gradient** are left alone. Where the rule keeps its state per
+  parameter (every teacher, small_fc_lopt, mlp_lopt) their state is left alone too. RNNProp,
+  the choice network and nn_adam keep one state across all parameters: they step the
+  parameters that had a gradient at their first step, and need a gradient for each of those at
+  every step after.
+
+The state (``state_dict()``) is the rule's state per group, stored under the group's first
+parameter, and the group's step count: a round trip resumes identically.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from amalg.core.errors import AmalgError
+from amalg.core.interfaces import Student, Teacher, UpdateRule
+from amalg.optim._tree import merge, per_parameter, restrict
+
+__all__ = ["OptimizerUsageError", "RuleOptimizer"]
+
+
+class OptimizerUsageError(AmalgError):
+    """An amalg optimizer was given something it cannot step."""
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` stepping parameters with an amalg update rule.
+
+    Build one with :func:`amalg.optim.load` (a trained student) or
+    :class:`amalg.optim.Teacher`; ``RuleOptimizer(params, rule)`` takes any rule.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        rule: UpdateRule[Any],
+        *,
+        lr: float = 1.0,
+        warmup: int = 100,
+        warmup_lr: float = 0.01,
+    ) -> None:
+        if not lr > 0:
+            raise OptimizerUsageError(f"lr must be positive, not {lr!r}")
+        if not (isinstance(warmup, int) and warmup >= 0):
+            raise OptimizerUsageError(f"warmup must be a whole number >= 0, not {warmup!r}")
+        if not warmup_lr > 0:
+            raise OptimizerUsageError(f"warmup_lr must be positive, not {warmup_lr!r}")
+        self.rule = rule
+        # A student's meta-parameters follow each group's device and dtype (one copy each).
+        self._copies: dict[tuple[torch.device, torch.dtype], UpdateRule[Any]] = {}
+        self._teachers: dict[tuple[float, torch.device, torch.dtype], UpdateRule[Any]] = {}
+        super().__init__(params, {"lr": lr, "warmup": warmup, "warmup_lr": warmup_lr})
+        for group in self.param_groups:
+            tensors = group["params"]
+            kinds = sorted({f"{p.device}/{p.dtype}" for p in tensors})
+            if len(kinds) > 1:
+                raise OptimizerUsageError(
+                    f"a param group mixes devices or dtypes ({', '.join(kinds)}): put each in "
+                    "its own group"
+                )
+            if any(not p.is_floating_point() for p in tensors):
+                raise OptimizerUsageError("amalg optimizers step floating-point parameters only")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.rule.kind} {self.rule.name!r})"
+
+    # -- the rule a group uses ------------------------------------------------------------
+
+    def _rule_for(self, group: dict[str, Any], like: Tensor) -> tuple[UpdateRule[Any], float]:
+        """The rule for ``group`` on ``like``'s device and dtype, and the scale of its step."""
+        rule, scale = self.rule, float(group["lr"])
+        if isinstance(rule, Teacher) and "lr" in type(rule.config).model_fields:
+            # The group's lr is the teacher's own: a schedule changes the rule, not a scale.
+            key = (scale, like.device, like.dtype)
+            if key not in self._teachers:
+                self._teachers.clear()  # a schedule visits each lr once
+                self._teachers[key] = type(rule)(rule.config.model_copy(update={"lr": scale}))
+            return self._teachers[key], 1.0
+        if isinstance(rule, Student):
+            key2 = (like.device, like.dtype)
+            if key2 not in self._copies:
+                on_cpu_float = like.device.type == "cpu" and like.dtype == torch.float32
+                self._copies[key2] = (
+                    rule if on_cpu_float else copy.deepcopy(rule).to(like.device, like.dtype)
+                )
+            return self._copies[key2], scale
+        return rule, scale
+
+    # -- stepping -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One step of every group; ``closure`` (re-evaluating the loss, with gradients) is
+        called once, first, and its loss returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        params: list[Tensor] = group["params"]
+        if not params:
+            return
+        grads: dict[str, Tensor] = {}
+        for index, param in enumerate(params):
+            if param.grad is None:
+                continue
+            if param.grad.is_sparse:
+                raise OptimizerUsageError(
+                    f"{self!r} cannot step sparse gradients: use dense gradients (for "
+                    "nn.Embedding, sparse=False)"
+                )
+            grads[str(index)] = param.grad
+        if not grads:
+            return
+        holder = self.state[params[0]]
+        if "step" not in holder:
+            holder["step"] = torch.tensor(0.0)
+        count = int(holder["step"])
+        holder["step"] = torch.tensor(float(count + 1))
+        if count < group["warmup"]:
+            lr = group["warmup_lr"]
+            for key, grad in grads.items():
+                param = params[int(key)]
+                # As warm_start computes it, so a loaded optimizer retraces evaluation exactly.
+                param.copy_(param - lr * grad)
+            return
+        rule, scale = self._rule_for(group, params[0])
+        values = {str(index): param.detach() for index, param in enumerate(params)}
+        if "rule_state" not in holder:
+            state = rule.init(values)
+            whole = per_parameter(state, frozenset(values))
+            tracked = sorted(values if whole else grads, key=int)
+            if not whole and len(tracked) < len(values):
+                state = rule.init({key: values[key] for key in tracked})
+            # A mask, not a list of names: load_state_dict casts what it finds to tensors.
+            mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
+            mask[[int(key) for key in tracked]] = 1
+            holder["rule_state"], holder["tracked"] = state, mask
+        tracked = [str(index) for index in holder["tracked"].nonzero().flatten().tolist()]
+        names = frozenset(tracked)
+        state = holder["rule_state"]
+        full = set(grads) == names
+        if full:
+            active = tracked
+        elif per_parameter(state, names) and set(grads) <= names:
+            active = [key for key in tracked if key in grads]
+            state = restrict(state, names, active)
+        else:
+            raise OptimizerUsageError(
+                f"{self.rule.kind} {self.rule.name!r} keeps one state across all its parameters "
+                f"and started with {len(names)} of this group's; at this step "
+                f"{len(grads)} have a gradient. Give all of them a gradient at every step "
+                "(freeze a parameter with requires_grad=False before building the optimizer)"
+            )
+        delta, new_state = rule.update(
+            {key: grads[key] for key in active},
+            state,
+            {key: values[key] for key in active},
+            count - group["warmup"],
+        )
+        holder["rule_state"] = new_state if full else merge(
+            holder["rule_state"], new_state, names
+        )  # fmt: skip
+        for key in active:
+            param = params[int(key)]
+            step = delta[key] if scale == 1.0 else scale * delta[key]
+            param.copy_(param - step)

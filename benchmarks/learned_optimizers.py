@@ -1,0 +1,82 @@
+"""The measurement of "Metz learned optimizers": ``small_fc_lopt`` and ``nn_adam`` meta-trained
+on ``digits_cnn`` by ``pes`` and by ``merged``, over replicates, against the tuned teachers
+and the oracle on the digits suite, with their meta-training wall time.
+
+1. Meta-trains ``--replicates`` students (seeds 0, 1, ...) of each configuration with
+   ``amalg run``, ``--jobs`` at once: the Metz recipe of the README (scheme ``none``,
+   truncations of 20 steps, each step's loss clipped at the truncation's start, each
+   meta-gradient value clipped at 3, Adam at 1e-3, the largest meta learning rate of seed 001
+   Appendix D) on a curriculum of unrolls of 200, 500 and 1,000 steps, two periods of two
+   trajectories each. That is a CPU budget: the seed trains for thousands of meta-iterations
+   over unrolls up to 2,000 steps.
+2. Prints each configuration's meta-training wall time (the sum of the run's ``timing.csv``,
+   mean and range over replicates; runs side by side share the machine's cores).
+3. Evaluates every student and tuned Adam and RMSProp on every task of the ``digits`` suite
+   (``--repeats`` evaluations of ``--steps`` steps) and reports into ``WORK/report``: tables,
+   mixed-model intervals relative to each task's oracle, the figures.
+
+Usage::
+
+    python benchmarks/learned_optimizers.py --work results/lopt [--replicates 3]
+        [--repeats 5] [--steps 500] [--jobs 1]
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from _campaign import amalg, arguments, evaluate, report, start, train_replicates
+
+RECIPE = [
+    "--scheme", "none",
+    "--set", "strategy.curriculum.unrolls=[200,500,1000]",
+    "--set", "strategy.curriculum.alphas=[0,0,0]",
+    "--set", "strategy.curriculum.truncation=20",
+    "--set", "strategy.curriculum.trajectories=2",
+    "--set", "strategy.curriculum.min_periods=2",
+    "--set", "strategy.curriculum.max_periods=2",
+    "--set", "engine.clip_meta_loss=true",
+    "--set", "meta_optimizer.clip_value=3.0",
+]  # fmt: skip
+CONFIGURATIONS = {
+    f"{student}-{estimator}": ["--student", student, "--estimator", estimator, *RECIPE]
+    for student in ("small_fc_lopt", "nn_adam")
+    for estimator in ("pes", "merged")
+}
+TEACHERS = ["adam", "rmsprop"]
+
+
+def wall_time(run: Path) -> float:
+    """The run's meta-training wall time: the sum of its periods in ``timing.csv``."""
+    with open(run / "timing.csv", newline="") as handle:
+        return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    work = args.work
+    started = start(work)
+    amalg("tune", *(f"--teacher={name}" for name in TEACHERS), "--task", "digits_cnn")
+    runs = train_replicates(CONFIGURATIONS, args.replicates, work, args.jobs)
+    trained = time.perf_counter()
+    for index, name in enumerate(CONFIGURATIONS):
+        times = [wall_time(run) for run in runs[index * args.replicates :][: args.replicates]]
+        print(
+            f"{name}: meta-training {sum(times) / len(times):.0f} s per run "
+            f"({min(times):.0f}-{max(times):.0f} s over {len(times)} replicates)",
+            flush=True,
+        )
+    sources = [*map(str, runs), *TEACHERS]
+    evaluate(sources, work, ["--suite", "digits"], args.repeats, args.steps)
+    report(sources, work)
+    print(
+        f"meta-training {trained - started:.0f} s, evaluation and report "
+        f"{time.perf_counter() - trained:.0f} s, total {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
