@@ -50,3 +50,13 @@ def test_every_core_module_is_described_in_the_architecture():
     ]
     undocumented = [module for module in modules if f"`{module}`" not in text]
     assert undocumented == []
+
+
+def test_the_readme_training_loop_with_a_shipped_optimizer_runs_as_written(capsys):
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    (example,) = [block for block in blocks if 'amalg.optim.load("rnnprop-mean-digits"' in block]
+    exec(compile(example, "README.md", "exec"), {})
+    loss = float(capsys.readouterr().out.split("final loss ")[1].split()[0])
+    assert loss < 0.5  # it starts near log(3) = 1.1

@@ -104,8 +104,9 @@ def test_list_pretrained_shows_every_shipped_card():
 def test_an_exported_file_is_a_source_evaluate_takes(finished_run, tmp_path):
     file = tmp_path / "mine.safetensors"
     assert invoke("export", str(finished_run), "--out", str(file)).exit_code == 0
-    result = invoke("evaluate", str(file), "--task", "digits_mlp", "--repeats", "1", "--steps",
-                    "6", "--warmup-steps", "2", "--out", str(tmp_path / "ev"), "--json")  # fmt: skip
+    result = invoke("evaluate", str(file), "--task", "digits_mlp", "--repeats", "1",
+                    "--steps", "6", "--warmup-steps", "2", "--out", str(tmp_path / "ev"),
+                    "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
     assert record["kind"] == "optimizer" and record["label"] == read_card(file).name

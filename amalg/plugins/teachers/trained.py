@@ -16,8 +16,9 @@ from amalg.core.interfaces import Student, Teacher
 class TrainedConfig(ComponentConfig):
     path: str = Field(
         min_length=1,
-        description="A finished run's folder (its student), a policy/ folder, or an "
-        "optimizer/ folder.",
+        description="A finished run's folder (its student), a policy/ folder, an "
+        "optimizer/ folder, an optimizer file (NAME.safetensors) or a pretrained optimizer's "
+        "name.",
     )
 
 
@@ -35,9 +36,14 @@ class Trained(Teacher[TrainedConfig]):
 
     def __init__(self, config: Any = None, /, **fields: Any) -> None:
         super().__init__(config, **fields)
+        from amalg.core.optimizer_file import load_file_student, pretrained_files
         from amalg.core.run_folder import load_student
 
-        self.rule: Student = load_student(self.config.path)
+        path, shipped = Path(self.config.path), pretrained_files()
+        if path.is_file() or (not path.exists() and self.config.path in shipped):
+            self.rule: Student = load_file_student(shipped.get(self.config.path, path))[0]
+        else:
+            self.rule = load_student(path)
         self.rule.requires_grad_(False)
         self._copies: dict[tuple[torch.dtype, torch.device], Student] = {}
 

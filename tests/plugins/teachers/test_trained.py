@@ -47,3 +47,16 @@ def test_a_path_without_a_trained_optimizer_is_one_line(tmp_path):
         amalg.create("teacher", "trained", path=str(tmp_path))
     with pytest.raises(AmalgError, match="path"):
         amalg.create("teacher", "trained")
+
+
+def test_it_loads_an_optimizer_file_as_it_loads_the_run(saved, tmp_path):
+    from amalg.core.optimizer_file import OptimizerCard, write_optimizer_file
+
+    path, student = saved
+    card = OptimizerCard(amalg_version="test", name="mine", student="rnnprop",
+                         config=student.config.model_dump(mode="json"))  # fmt: skip
+    file = write_optimizer_file(tmp_path / "mine.safetensors", card, student.state_dict())
+    params, loss = mlp()
+    from_file = unroll(amalg.create("teacher", "trained", path=str(file)), params, loss, 5)
+    from_run = unroll(amalg.create("teacher", "trained", path=str(path)), params, loss, 5)
+    assert all(torch.equal(from_file[key], from_run[key]) for key in params)

@@ -1,0 +1,102 @@
+"""The measurement of "The trained optimizer in a user's training loop": each optimizer shipped
+in ``amalg/pretrained/``, used untuned as a drop-in on every task of the offline ``digits``
+suite, against Adam at its tuned learning rate on that task.
+
+1. Tunes Adam on every task of the suite (stored: a rerun reuses it).
+2. Evaluates each shipped optimizer and tuned Adam on every task (``--repeats`` evaluations of
+   ``--steps`` steps from the same warm starts and batches, validation every ``--every``
+   steps).
+3. Reports with Adam as the reference (``WORK/report``: tables, intervals, figures) and prints,
+   per optimizer and task: the best log validation loss against tuned Adam's, its 95% interval,
+   the verdict (beats: the interval is below 0; matches: it holds 0; loses: above 0), and the
+   steps the optimizer needs to reach tuned Adam's best mean validation loss ("never" when it
+   does not within the steps); then on how many tasks it matches or beats tuned Adam (target:
+   70% of the suite).
+
+Usage::
+
+    python benchmarks/pretrained_dropin.py --work results/dropin [--repeats 5] [--steps 500]
+        [--every 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _campaign import amalg, report, start
+
+from amalg.optim import pretrained
+
+
+def steps_to_reach(place: Path, target: float) -> int | None:
+    """The first evaluation step at which the mean validation loss over repeats is at or
+    below ``target``; None if it never is."""
+    with np.load(place / "curves.npz") as arrays:
+        curve = np.nanmean(arrays["val_loss"], axis=0)
+        steps = arrays["eval_step"]
+    below = np.nonzero(curve <= target)[0]
+    return int(steps[below[0]]) if len(below) else None
+
+
+def best_mean(place: Path) -> float:
+    with np.load(place / "curves.npz") as arrays:
+        return float(np.nanmin(np.nanmean(arrays["val_loss"], axis=0)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("results") / "dropin")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--every", type=int, default=25)
+    args = parser.parse_args()
+    work = args.work.resolve()
+    started = start(work)
+    names = [card.name for card in pretrained()]
+    if not names:
+        raise SystemExit("no pretrained optimizer is installed: run `make pretrained` first")
+    amalg("tune", "--teacher", "adam", "--suite", "digits", log=work / "tune.log")
+    sources = [*names, "adam"]
+    amalg("evaluate", *sources, "--suite", "digits", "--repeats", str(args.repeats),
+          "--steps", str(args.steps), "--every", str(args.every),
+          "--out", str(work / "evaluations"), "--json", log=work / "evaluate.json")  # fmt: skip
+    records = json.loads((work / "evaluate.json").read_text())
+    places = {(r["task"], r["source"]): Path(r["place"]) for r in records}
+    report(sources, work, "report", ("--suite", "digits", "--reference", "adam"))
+    summary = json.loads((work / "report.json.log").read_text())
+    tasks = sorted({task for task, _ in places})
+    print(
+        "\n| optimizer | task | best log val. loss | tuned Adam | vs Adam [95% CI] | verdict "
+        "| steps to Adam's best (Adam's own) |\n" + "| --- " * 7 + "|"
+    )
+    wins: dict[str, int] = dict.fromkeys(names, 0)
+    for name in names:
+        for task in tasks:
+            table = next(t for t in summary["tasks"] if t["task"] == task)
+            row = next(o for o in table["optimizers"] if o["label"].startswith(name))
+            adam = next(o for o in table["optimizers"] if o["label"].startswith("adam"))
+            relative = row["relative_to_reference"]
+            low, high = relative["best_validation_low"], relative["best_validation_high"]
+            verdict = "beats" if high < 0 else "loses" if low > 0 else "matches"
+            wins[name] += verdict != "loses"
+            target = best_mean(places[(task, "adam")])
+            reach = steps_to_reach(places[(task, name)], target)
+            own = steps_to_reach(places[(task, "adam")], target)
+            print(
+                f"| {name} | {task} | {row['best_log_validation_loss']['mean']:.3f} "
+                f"| {adam['best_log_validation_loss']['mean']:.3f} "
+                f"| {relative['best_validation']:+.3f} [{low:+.3f}, {high:+.3f}] | {verdict} "
+                f"| {reach if reach is not None else 'never'} ({own}) |"
+            )
+    for name in names:
+        print(f"{name}: matches or beats tuned Adam on {wins[name]} of {len(tasks)} tasks "
+              f"({wins[name] / len(tasks):.0%}; target 70%)")  # fmt: skip
+    print(f"total {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
