@@ -8,6 +8,7 @@ and the student's best validation loss on each task of the run's final compariso
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def run_card(path: str | os.PathLike[str], name: str | None = None, description:
             checkpoint=checkpoint,
             validation={
                 table.task: row.best_validation_loss
+                if math.isfinite(row.best_validation_loss)
+                else None
                 for table in tasks
                 for row in table.rows
                 if row.role == "student"
@@ -103,6 +106,10 @@ def export_run(
     """Write the student of the finished run in ``path`` to ``out``: a ``.safetensors`` file,
     or a folder (``NAME.safetensors`` inside it, NAME the run's name or ``name``); the file
     written."""
+    if name is not None and (not name or name.startswith(".") or any(c in name for c in "/\\")):
+        raise OptimizerFileError(
+            f"--name {name!r} must be a plain file name (no folders, not starting with a dot)"
+        )
     card, weights = run_card(path, name, description)
     target = Path(out)
     if target.suffix != SUFFIX:

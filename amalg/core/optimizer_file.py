@@ -58,7 +58,7 @@ class OptimizerFileError(AmalgError):
 class TeacherRecord(BaseModel):
     """A teacher the student learned from, at the learning rate it was used with."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
     name: str
     label: str | None = None
     lr: float | None = Field(None, description="Its learning rate on the training task.")
@@ -68,7 +68,7 @@ class TeacherRecord(BaseModel):
 class TrainingRecord(BaseModel):
     """How a student was trained: what a reader needs to judge it, taken from its run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
     run: str = Field(description="The run's name.")
     task: str
     task_config: dict[str, Any] = Field(default_factory=dict)
@@ -79,18 +79,19 @@ class TrainingRecord(BaseModel):
     strategy: str
     seed: int
     checkpoint: str = Field(description="The checkpoint the run selected and saved.")
-    validation: dict[str, float] = Field(
+    validation: dict[str, float | None] = Field(
         default_factory=dict,
-        description="The student's best validation loss per task of the run's comparison.",
+        description="The student's best validation loss per task of the run's comparison "
+        "(None where it diverged).",
     )
 
 
 class OptimizerCard(BaseModel):
     """What an optimizer file says about its student."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
     format: Literal["amalg-optimizer"] = "amalg-optimizer"
-    format_version: int = Field(FORMAT_VERSION, ge=1)
+    format_version: int = Field(FORMAT_VERSION, ge=1, le=FORMAT_VERSION, strict=True)
     amalg_version: str
     name: str = Field(description="A short name (the pretrained name of a shipped one).")
     description: str = ""
@@ -116,7 +117,12 @@ def write_optimizer_file(
         )
     tensors = {key: value.detach().cpu().contiguous() for key, value in weights.items()}
     data = save(tensors, metadata={METADATA_KEY: card.model_dump_json()})
-    atomic_write(target, lambda file: file.write(data), binary=True)
+    try:
+        atomic_write(target, lambda file: file.write(data), binary=True)
+    except OSError as error:
+        raise OptimizerFileError(
+            f"cannot write {target}: {error.strerror or error}; choose another --out"
+        ) from None
     return target
 
 
@@ -138,8 +144,8 @@ def _header(path: Path) -> dict[str, Any]:
         raise OptimizerFileError(f"{path} is a folder, not an optimizer file") from None
     except OSError as error:
         raise OptimizerFileError(f"cannot read optimizer file {path}: {error.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        reason = str(error) if not isinstance(error, UnicodeDecodeError) else "damaged"
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        reason = str(error) if type(error) is ValueError else "damaged"
         raise OptimizerFileError(
             f"{path} is not an optimizer file amalg can read ({reason}): it is damaged or not "
             "a safetensors file"
@@ -160,7 +166,7 @@ def read_card(path: str | os.PathLike[str]) -> OptimizerCard:
         )
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise OptimizerFileError(f"the card of {target} is damaged: it is not JSON") from None
     if isinstance(raw, dict):
         version = raw.get("format_version")
@@ -191,8 +197,8 @@ def read_optimizer_file(path: str | os.PathLike[str]) -> tuple[OptimizerCard, di
         weights = load_file(target, device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise OptimizerFileError(
-            f"the tensors of {target} cannot be read ({str(error).splitlines()[0]}): the file is "
-            "damaged"
+            f"the tensors of {target} cannot be read "
+            f"({(str(error).splitlines() or ['unreadable'])[0]}): the file is damaged"
         ) from None
     return card, dict(weights)
 

@@ -45,9 +45,10 @@ def restrict(tree: Any, names: frozenset[str], keep: Collection[str]) -> Any:
 
 
 def merge(full: Any, part: Any, names: frozenset[str]) -> Any:
-    """``full`` with the entries ``part`` (a :func:`restrict` of it, updated) holds."""
+    """``full`` with the entries ``part`` holds: a :func:`restrict` of it, updated, or the
+    state of parameters it lacks (added)."""
     if _keyed(full, names):
-        return {key: part.get(key, value) for key, value in full.items()}
+        return {**full, **part}
     if isinstance(full, dict):
         return {key: merge(value, part[key], names) for key, value in full.items()}
     if isinstance(full, (tuple, list)):

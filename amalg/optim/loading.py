@@ -121,10 +121,6 @@ class Teacher(RuleOptimizer):
         rule = get_registry().create("teacher", name, **values)
         if not isinstance(rule, TeacherRule):  # pragma: no cover - the registry checks kinds
             raise OptimizerUsageError(f"{name!r} is not a teacher")
-        if takes_lr:
-            group_lr = float(rule.config.lr)
-        elif lr is not None:
-            group_lr = float(lr)  # no learning rate of its own: a scale of its step
-        else:
-            group_lr = 1.0
+        # No learning rate of its own: a given lr scales its step.
+        group_lr = None if takes_lr else lr
         super().__init__(params, rule, lr=group_lr, warmup=warmup, warmup_lr=warmup_lr)

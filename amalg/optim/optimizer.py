@@ -28,6 +28,7 @@ parameter, and the group's step count: a round trip resumes identically.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -39,6 +40,29 @@ from amalg.core.interfaces import Student, Teacher, UpdateRule
 from amalg.optim._tree import merge, per_parameter, restrict
 
 __all__ = ["OptimizerUsageError", "RuleOptimizer"]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_group(group: dict[str, Any]) -> None:
+    """A param group amalg can step, or one line saying what is wrong with it."""
+    if not (_number(group["lr"]) and group["lr"] >= 0):
+        raise OptimizerUsageError(f"lr must be a number >= 0, not {group['lr']!r}")
+    warmup = group["warmup"]
+    if not (isinstance(warmup, int) and not isinstance(warmup, bool) and warmup >= 0):
+        raise OptimizerUsageError(f"warmup must be a whole number >= 0, not {warmup!r}")
+    if not (_number(group["warmup_lr"]) and group["warmup_lr"] > 0):
+        raise OptimizerUsageError(f"warmup_lr must be a number > 0, not {group['warmup_lr']!r}")
+    tensors = group["params"]
+    kinds = sorted({f"{p.device}/{p.dtype}" for p in tensors})
+    if len(kinds) > 1:
+        raise OptimizerUsageError(
+            f"a param group mixes devices or dtypes ({', '.join(kinds)}): put each in its own group"
+        )
+    if any(not p.is_floating_point() for p in tensors):
+        raise OptimizerUsageError("amalg optimizers step floating-point parameters only")
 
 
 class OptimizerUsageError(AmalgError):
@@ -57,31 +81,29 @@ class RuleOptimizer(torch.optim.Optimizer):
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
         rule: UpdateRule[Any],
         *,
-        lr: float = 1.0,
+        lr: float | None = None,
         warmup: int = 100,
         warmup_lr: float = 0.01,
     ) -> None:
-        if not lr > 0:
-            raise OptimizerUsageError(f"lr must be positive, not {lr!r}")
-        if not (isinstance(warmup, int) and warmup >= 0):
-            raise OptimizerUsageError(f"warmup must be a whole number >= 0, not {warmup!r}")
-        if not warmup_lr > 0:
-            raise OptimizerUsageError(f"warmup_lr must be positive, not {warmup_lr!r}")
+        if lr is None:
+            # A teacher's own learning rate, or an unscaled learned step.
+            has_lr = isinstance(rule, Teacher) and "lr" in type(rule.config).model_fields
+            lr = float(rule.config.lr) if has_lr else 1.0
         self.rule = rule
         # A student's meta-parameters follow each group's device and dtype (one copy each).
         self._copies: dict[tuple[torch.device, torch.dtype], UpdateRule[Any]] = {}
         self._teachers: dict[tuple[float, torch.device, torch.dtype], UpdateRule[Any]] = {}
         super().__init__(params, {"lr": lr, "warmup": warmup, "warmup_lr": warmup_lr})
-        for group in self.param_groups:
-            tensors = group["params"]
-            kinds = sorted({f"{p.device}/{p.dtype}" for p in tensors})
-            if len(kinds) > 1:
-                raise OptimizerUsageError(
-                    f"a param group mixes devices or dtypes ({', '.join(kinds)}): put each in "
-                    "its own group"
-                )
-            if any(not p.is_floating_point() for p in tensors):
-                raise OptimizerUsageError("amalg optimizers step floating-point parameters only")
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's, then the checks a group must pass (the constructor's groups too)."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            _check_group(group)
+        except OptimizerUsageError:
+            self.param_groups.pop()
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.rule.kind} {self.rule.name!r})"
@@ -95,16 +117,16 @@ class RuleOptimizer(torch.optim.Optimizer):
             # The group's lr is the teacher's own: a schedule changes the rule, not a scale.
             key = (scale, like.device, like.dtype)
             if key not in self._teachers:
-                self._teachers.clear()  # a schedule visits each lr once
+                if len(self._teachers) > 16:
+                    self._teachers.clear()  # a schedule visits most learning rates once
                 self._teachers[key] = type(rule)(rule.config.model_copy(update={"lr": scale}))
             return self._teachers[key], 1.0
         if isinstance(rule, Student):
             key2 = (like.device, like.dtype)
             if key2 not in self._copies:
-                on_cpu_float = like.device.type == "cpu" and like.dtype == torch.float32
-                self._copies[key2] = (
-                    rule if on_cpu_float else copy.deepcopy(rule).to(like.device, like.dtype)
-                )
+                own = next(rule.parameters(), None)
+                same = own is None or (own.device, own.dtype) == key2
+                self._copies[key2] = rule if same else copy.deepcopy(rule).to(*key2)
             return self._copies[key2], scale
         return rule, scale
 
@@ -139,55 +161,52 @@ class RuleOptimizer(torch.optim.Optimizer):
         if not grads:
             return
         holder = self.state[params[0]]
-        if "step" not in holder:
-            holder["step"] = torch.tensor(0.0)
-        count = int(holder["step"])
-        holder["step"] = torch.tensor(float(count + 1))
+        count = int(holder["step"]) if "step" in holder else 0
         if count < group["warmup"]:
             lr = group["warmup_lr"]
             for key, grad in grads.items():
                 param = params[int(key)]
                 # As warm_start computes it, so a loaded optimizer retraces evaluation exactly.
                 param.copy_(param - lr * grad)
+            holder["step"] = torch.tensor(count + 1)
             return
         rule, scale = self._rule_for(group, params[0])
         values = {str(index): param.detach() for index, param in enumerate(params)}
-        if "rule_state" not in holder:
-            state = rule.init(values)
-            whole = per_parameter(state, frozenset(values))
-            tracked = sorted(values if whole else grads, key=int)
-            if not whole and len(tracked) < len(values):
-                state = rule.init({key: values[key] for key in tracked})
-            # A mask, not a list of names: load_state_dict casts what it finds to tensors.
-            mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
-            mask[[int(key) for key in tracked]] = 1
-            holder["rule_state"], holder["tracked"] = state, mask
-        tracked = [str(index) for index in holder["tracked"].nonzero().flatten().tolist()]
-        names = frozenset(tracked)
-        state = holder["rule_state"]
-        full = set(grads) == names
-        if full:
-            active = tracked
-        elif per_parameter(state, names) and set(grads) <= names:
-            active = [key for key in tracked if key in grads]
-            state = restrict(state, names, active)
+        if "rule_state" in holder:
+            state = holder["rule_state"]
+            tracked = [str(index) for index in holder["tracked"].nonzero().flatten().tolist()]
         else:
+            # The parameters with a gradient now; a per-parameter rule adds others later.
+            state, tracked = rule.init({key: values[key] for key in grads}), list(grads)
+        names = frozenset(tracked)
+        per_param = per_parameter(state, names)
+        if not (set(grads) == names or per_param):
             raise OptimizerUsageError(
                 f"{self.rule.kind} {self.rule.name!r} keeps one state across all its parameters "
                 f"and started with {len(names)} of this group's; at this step "
-                f"{len(grads)} have a gradient. Give all of them a gradient at every step "
-                "(freeze a parameter with requires_grad=False before building the optimizer)"
+                f"{len(grads)} have a gradient, not the same ones. Give each of them a gradient "
+                "at every step (freeze a parameter with requires_grad=False before its first "
+                "step)"
             )
+        new = [key for key in grads if key not in names]
+        if new:
+            state = merge(state, rule.init({key: values[key] for key in new}), names)
+            tracked, names = sorted([*tracked, *new], key=int), names | set(new)
+        active = [key for key in tracked if key in grads]
+        full = len(active) == len(tracked)
         delta, new_state = rule.update(
             {key: grads[key] for key in active},
-            state,
+            state if full else restrict(state, names, active),
             {key: values[key] for key in active},
             count - group["warmup"],
         )
-        holder["rule_state"] = new_state if full else merge(
-            holder["rule_state"], new_state, names
-        )  # fmt: skip
+        # A mask, not a list of names: load_state_dict casts what it finds to tensors.
+        mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
+        mask[[int(key) for key in tracked]] = 1
+        holder["rule_state"] = new_state if full else merge(state, new_state, names)
+        holder["tracked"] = mask
         for key in active:
             param = params[int(key)]
             step = delta[key] if scale == 1.0 else scale * delta[key]
             param.copy_(param - step)
+        holder["step"] = torch.tensor(count + 1)

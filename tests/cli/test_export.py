@@ -110,3 +110,10 @@ def test_an_exported_file_is_a_source_evaluate_takes(finished_run, tmp_path):
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)
     assert record["kind"] == "optimizer" and record["label"] == read_card(file).name
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
+def test_export_refuses_a_name_that_is_not_a_plain_file_name(finished_run, tmp_path, name):
+    result = invoke("export", str(finished_run), "--out", str(tmp_path / "out"), "--name", name)
+    assert result.exit_code == 2 and "plain file name" in result.stderr
+    assert not list(tmp_path.rglob("*.safetensors"))

@@ -47,9 +47,10 @@ def test_a_file_name_must_end_in_safetensors(tmp_path):
 
 
 def test_a_newer_format_is_refused_with_the_version_to_upgrade_to(tmp_path):
-    path = write_optimizer_file(
-        tmp_path / "x.safetensors", card(format_version=FORMAT_VERSION + 1), weights()
-    )
+    # A newer amalg's card: this version cannot even build one, so it is constructed as is.
+    values = {**card().model_dump(), "format_version": FORMAT_VERSION + 1}
+    future = OptimizerCard.model_construct(**values)
+    path = write_optimizer_file(tmp_path / "x.safetensors", future, weights())
     with pytest.raises(OptimizerFileError, match="upgrade amalg"):
         load_file_student(path)
 
@@ -138,3 +139,40 @@ def test_the_card_is_plain_json_in_the_header(tmp_path):
     size = struct.unpack("<Q", path.read_bytes()[:8])[0]
     header = json.loads(path.read_bytes()[8 : 8 + size])
     assert json.loads(header["__metadata__"]["amalg"])["student"] == "rnnprop"
+
+
+@pytest.mark.parametrize("version", ['"2"', "2.0", "true"])
+def test_a_format_version_that_is_not_a_whole_number_is_refused(tmp_path, version):
+    path = write_optimizer_file(tmp_path / "x.safetensors", card(), weights())
+    raw = path.read_bytes()
+    damaged = raw.replace(
+        b'\\"format_version\\":1', b'\\"format_version\\":' + version.replace('"', '\\"').encode()
+    )
+    size = int.from_bytes(raw[:8], "little") + len(damaged) - len(raw)
+    path.write_bytes(size.to_bytes(8, "little") + damaged[8:])
+    with pytest.raises(OptimizerFileError):
+        read_card(path)
+
+
+def test_a_deeply_nested_header_is_one_line(tmp_path):
+    header = b"[" * 100_000 + b"]" * 100_000
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(OptimizerFileError):
+        read_card(path)
+
+
+def test_a_diverged_validation_survives_the_round_trip(tmp_path):
+    from amalg.core.optimizer_file import TrainingRecord
+
+    training = TrainingRecord(run="r", task="t", scheme="none", estimator="tbptt",
+                              strategy="curriculum", seed=0, checkpoint="stage_0.0",
+                              validation={"t": None})  # fmt: skip
+    path = write_optimizer_file(tmp_path / "x.safetensors", card(training=training), weights())
+    assert read_card(path).training.validation == {"t": None}
+
+
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "taken.safetensors").mkdir()
+    with pytest.raises(OptimizerFileError, match="cannot write"):
+        write_optimizer_file(tmp_path / "taken.safetensors", card(), weights())

@@ -249,7 +249,45 @@ def test_a_group_mixing_dtypes_is_refused():
         )
 
 
-@pytest.mark.parametrize("bad", [{"lr": 0.0}, {"warmup": -1}, {"warmup_lr": -0.1}])
+@pytest.mark.parametrize(
+    "bad", [{"lr": -1.0}, {"lr": float("nan")}, {"warmup": -1}, {"warmup_lr": -0.1}]
+)
 def test_bad_settings_are_refused(bad):
     with pytest.raises(OptimizerUsageError):
         RuleOptimizer(model().parameters(), student("rnnprop"), **bad)
+
+
+def test_a_teacher_given_directly_keeps_its_own_learning_rate():
+    parameter = nn.Parameter(torch.ones(3))
+    optimizer = RuleOptimizer([parameter], amalg.create("teacher", "sgd", lr=1e-3), warmup=0)
+    assert optimizer.param_groups[0]["lr"] == 1e-3
+    parameter.grad = torch.ones(3)
+    optimizer.step()
+    torch.testing.assert_close(parameter.detach(), torch.full((3,), 1 - 1e-3))
+
+
+def test_a_parameter_frozen_from_the_start_gets_no_state_until_it_has_a_gradient():
+    net = model()
+    net[0].weight.requires_grad_(False)
+    optimizer = amalg.optim.Teacher("adam", net.parameters(), lr=0.01)
+    train(net, optimizer, 2)
+    state = optimizer.state_dict()["state"][0]["rule_state"]
+    assert set(state["m"]) == {"1", "2", "3"}  # parameter 0 is frozen: no moments for it
+    net[0].weight.requires_grad_(True)
+    train(net, optimizer, 1)
+    state = optimizer.state_dict()["state"][0]["rule_state"]
+    assert set(state["m"]) == {"0", "1", "2", "3"}
+    assert torch.equal(state["m"]["0"], 0.1 * net[0].weight.grad)  # its first moment: one step
+
+
+def test_a_group_added_later_is_checked_like_the_first():
+    optimizer = RuleOptimizer(model().parameters(), student("rnnprop"))
+    with pytest.raises(OptimizerUsageError, match="its own group"):
+        optimizer.add_param_group(
+            {"params": [torch.zeros(2, requires_grad=True), torch.zeros(2, dtype=torch.float64)]}
+        )
+    with pytest.raises(OptimizerUsageError, match="lr must be"):
+        optimizer.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "lr": -5.0})
+    with pytest.raises(OptimizerUsageError, match="warmup must be"):
+        optimizer.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "warmup": True})
+    assert len(optimizer.param_groups) == 1
