@@ -55,8 +55,8 @@ def optimizers() -> dict[str, Callable[[nn.Module], torch.optim.Optimizer]]:
         BASE: lambda m: torch.optim.Adam(m.parameters(), 1e-3, foreach=True),
         "amalg adam": lambda m: amalg.optim.Teacher("adam", m.parameters(), lr=1e-3),
     }
-    for card in amalg.optim.pretrained():
-        made[card.name] = lambda m, name=card.name: amalg.optim.load(name, m.parameters(), warmup=0)
+    for shipped in amalg.optim.pretrained():
+        made[shipped] = lambda m, name=shipped: amalg.optim.load(name, m.parameters(), warmup=0)
     return made
 
 

@@ -110,7 +110,10 @@ def _list_pretrained(as_json: bool) -> None:
 
     cards = pretrained()
     if as_json:
-        echo_json({"pretrained": [card.model_dump(mode="json") for card in cards]})
+        echo_json(
+            {"pretrained": [{**card.model_dump(mode="json"), "name": name}
+                            for name, card in cards.items()]}
+        )  # fmt: skip
         return
     console = Console()
     if not cards:
@@ -120,7 +123,7 @@ def _list_pretrained(as_json: bool) -> None:
     for column in ("name", "student", "trained on", "teachers", "scheme", "estimator"):
         table.add_column(column, style="bold" if column == "name" else None, no_wrap=True)
     table.add_column("summary", ratio=1, min_width=20)
-    for card in cards:
+    for name, card in cards.items():
         training = card.training
         teachers = (
             ", ".join(
@@ -131,7 +134,7 @@ def _list_pretrained(as_json: bool) -> None:
             else ""
         )
         cells = (
-            card.name,
+            name,
             card.student,
             f"{training.task}, seed {training.seed}" if training else "",
             teachers or "none",

@@ -26,9 +26,9 @@ from amalg.optim.optimizer import OptimizerUsageError, RuleOptimizer
 __all__ = ["LearnedOptimizer", "Teacher", "load", "pretrained", "resolve_student"]
 
 
-def pretrained() -> list[OptimizerCard]:
-    """The cards of the optimizers shipped with amalg, by name."""
-    return [read_card(path) for _, path in sorted(pretrained_files().items())]
+def pretrained() -> dict[str, OptimizerCard]:
+    """The cards of the optimizers shipped with amalg, by the name :func:`load` takes."""
+    return {name: read_card(path) for name, path in sorted(pretrained_files().items())}
 
 
 def resolve_student(source: str | os.PathLike[str]) -> tuple[Student, OptimizerCard | None]:
