@@ -105,3 +105,13 @@ def report(
     amalg("report", *sources, *where, "--evaluations", store, "--out", out, "--json",
           log=work / f"{name}.json.log")  # fmt: skip
     amalg("report", *sources, *where, "--evaluations", store, "--out", out)
+
+
+def durations(started: float, trained: float) -> None:
+    """Print how long meta-training and the evaluation and reports after it took."""
+    now = time.perf_counter()
+    print(
+        f"meta-training {trained - started:.0f} s, evaluation and reports {now - trained:.0f} s, "
+        f"total {now - started:.0f} s",
+        flush=True,
+    )

@@ -24,7 +24,15 @@ from __future__ import annotations
 
 import time
 
-from _campaign import amalg, arguments, evaluate, report, start, train_replicates
+from _campaign import (
+    amalg,
+    arguments,
+    durations,
+    evaluate,
+    report,
+    start,
+    train_replicates,
+)
 
 SMALL = ["--teacher", "adam", "--teacher", "rmsprop"]
 LARGE = ["adam", "rmsprop", "sgd", "momentum", "addsign", "powersign"]
@@ -63,11 +71,7 @@ def main() -> None:
     task = ("--task", "digits_cnn")
     report([*runs_of(SCHEMES), *policies, *LARGE], work, "report-schemes", task)
     report([*runs_of(STABILITY), "adam", "rmsprop"], work, "report-stability", task)
-    print(
-        f"meta-training {trained - started:.0f} s, evaluation and reports "
-        f"{time.perf_counter() - trained:.0f} s, total {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    durations(started, trained)
 
 
 if __name__ == "__main__":

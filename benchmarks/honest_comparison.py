@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from _campaign import amalg, arguments, evaluate, report, start, train_replicates
+from _campaign import amalg, arguments, durations, evaluate, report, start, train_replicates
 
 SCHEMES = {
     "minmax": ["--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax"],
@@ -40,11 +40,7 @@ def main() -> None:
     sources = [str(folder) for folder in runs] + ["adam", "rmsprop"]
     evaluate(sources, work, ["--suite", "digits"], args.repeats, args.steps)
     report(sources, work)
-    print(
-        f"meta-training {trained - started:.0f} s, evaluation and report "
-        f"{time.perf_counter() - trained:.0f} s, total {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    durations(started, trained)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@ on ``digits_cnn`` by ``pes`` and by ``merged``, over replicates, against the tun
 and the oracle on the digits suite, with their meta-training wall time.
 
 1. Meta-trains ``--replicates`` students (seeds 0, 1, ...) of each configuration with
-   ``amalg run``, ``--jobs`` at once: the Metz recipe of the README (scheme ``none``,
-   truncations of 20 steps, each step's loss clipped at the truncation's start, each
-   meta-gradient value clipped at 3, Adam at 1e-3, the largest meta learning rate of seed 001
-   Appendix D) on a curriculum of unrolls of 200, 500 and 1,000 steps, two periods of two
-   trajectories each; PES with 4 antithetic pairs, merged with 2 (about equal compute). That
-   is a CPU budget: the seed trains for thousands of meta-iterations over unrolls up to 2,000
-   steps.
+   ``amalg run --config recipes/pes-digits.toml``, ``--jobs`` at once: the Metz recipe
+   scaled to a CPU (scheme ``none``, truncations of 20 steps, each step's loss clipped at the
+   truncation's start, each meta-gradient value clipped at 3, Adam at 1e-3, the largest meta
+   learning rate of seed 001 Appendix D) on a curriculum of unrolls of 200, 500 and 1,000
+   steps, two periods of two trajectories each; PES with 4 antithetic pairs, merged with 2
+   (about equal compute). That is a CPU budget: the seed trains for thousands of
+   meta-iterations over unrolls up to 2,000 steps.
 2. Prints each configuration's meta-training wall time (the sum of the run's ``timing.csv``,
    mean and range over replicates; runs side by side share the machine's cores).
 3. Evaluates every student and tuned Adam and RMSProp on every task of the ``digits`` suite
@@ -28,19 +28,10 @@ import csv
 import time
 from pathlib import Path
 
-from _campaign import amalg, arguments, evaluate, report, start, train_replicates
+from _campaign import amalg, arguments, durations, evaluate, report, start, train_replicates
 
-RECIPE = [
-    "--scheme", "none",
-    "--set", "strategy.curriculum.unrolls=[200,500,1000]",
-    "--set", "strategy.curriculum.alphas=[0,0,0]",
-    "--set", "strategy.curriculum.truncation=20",
-    "--set", "strategy.curriculum.trajectories=2",
-    "--set", "strategy.curriculum.min_periods=2",
-    "--set", "strategy.curriculum.max_periods=2",
-    "--set", "engine.clip_meta_loss=true",
-    "--set", "meta_optimizer.clip_value=3.0",
-]  # fmt: skip
+# The recipe's settings (``--student`` and ``--estimator`` replace its own).
+RECIPE = ["--config", str(Path(__file__).resolve().parent.parent / "recipes" / "pes-digits.toml")]
 # About equal compute per truncation: PES runs 2 x 4 particles without a graph (and the
 # unperturbed trajectory), merged 2 x 2 with one (each pass about twice a forward pass).
 ESTIMATORS = {"pes": [], "merged": ["--set", "estimator.merged.pairs=2"]}
@@ -75,11 +66,7 @@ def main() -> None:
     sources = [*map(str, runs), *TEACHERS]
     evaluate(sources, work, ["--suite", "digits"], args.repeats, args.steps)
     report(sources, work)
-    print(
-        f"meta-training {trained - started:.0f} s, evaluation and report "
-        f"{time.perf_counter() - trained:.0f} s, total {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    durations(started, trained)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ their tuned learning rates, then ``amalg export`` of its student into
   (``benchmarks/RESULTS.md``: +0.028 against the oracle on ``digits_cnn``, ahead of choice
   and min-max); the default budget of ``amalg run``.
 - ``small_fc_lopt-pes-digits``: small_fc_lopt (Metz et al. 2022, Appendix A) trained by
-  persistent ES with the recipe of ``benchmarks/learned_optimizers.py``. Seed 1: of the three
-  seeds measured there, seed 0 never left its initialisation (its PES estimates stayed at the
-  noise level) and seed 1 had the best meta-validation, as Metz et al. report the best seed and
-  learning rate (Appendix D).
+  persistent ES with ``recipes/pes-digits.toml`` (the recipe ``benchmarks/learned_optimizers.py``
+  measures), seed 2. Of the three
+  seeds measured there, seed 0 never left its initialisation (meta-validation 0.83 throughout)
+  and seed 2 ended with the best meta-validation (-1.33, seed 1 -0.74): the seed is chosen on
+  meta-training's own validation, never on the evaluation suite, as Metz et al. 2022 report
+  their best seed and learning rate (Appendix D).
 
 Usage::
 
@@ -31,17 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "amalg" / "pretrained"
-PES_RECIPE = [
-    "--student", "small_fc_lopt", "--estimator", "pes", "--scheme", "none",
-    "--set", "strategy.curriculum.unrolls=[200,500,1000]",
-    "--set", "strategy.curriculum.alphas=[0,0,0]",
-    "--set", "strategy.curriculum.truncation=20",
-    "--set", "strategy.curriculum.trajectories=2",
-    "--set", "strategy.curriculum.min_periods=2",
-    "--set", "strategy.curriculum.max_periods=2",
-    "--set", "engine.clip_meta_loss=true",
-    "--set", "meta_optimizer.clip_value=3.0",
-]  # fmt: skip
+PES_RECIPE = ["--config", str(ROOT / "recipes" / "pes-digits.toml")]
 RECIPES: dict[str, tuple[list[str], int, str]] = {
     "rnnprop-mean-digits": (
         ["--teacher", "adam", "--teacher", "rmsprop", "--scheme", "mean"],
@@ -50,7 +42,7 @@ RECIPES: dict[str, tuple[list[str], int, str]] = {
     ),
     "small_fc_lopt-pes-digits": (
         PES_RECIPE,
-        1,
+        2,
         "small_fc_lopt (Metz et al. 2022) meta-trained by persistent ES on the digits CNN",
     ),
 }
