@@ -100,3 +100,27 @@ def test_replicates_that_differ_in_perturbation_get_the_meta_stability_figure(
     assert report["figures"]["meta_stability"]["panels"] == 1
     meta = [row["best_log_validation_loss"]["meta_stability"] for row in task["optimizers"]]
     assert all(math.isfinite(value) for value in meta)
+
+
+def test_runs_that_differ_in_estimator_or_another_setting_read_apart(tmp_path):
+    variants = {"tbptt": [], "es": ["--estimator", "es"],
+                "fewer": ["--set", "strategy.curriculum.trajectories=1"]}  # fmt: skip
+    runs = []
+    for name, flags in variants.items():
+        folder = tmp_path / name
+        result = invoke("run", "--scheme", "none", "--task", "quadratic", "--quick", *flags,
+                        "--out", str(folder))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs.append(str(folder))
+    store = tmp_path / "ev"
+    evaluated = invoke("evaluate", *runs, "--task", "quadratic", "--repeats", "2", "--steps", "6",
+                       "--every", "3", "--warmup-steps", "2", "--out", str(store))  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    result = invoke("report", *runs, "--evaluations", str(store), "--out", str(tmp_path / "r"),
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    labels = [row["label"] for row in json.loads(result.stdout)["tasks"][0]["optimizers"]]
+    assert len(set(labels)) == 3
+    assert "rnnprop-none-es" in labels
+    # The two tbptt runs differ only in a strategy setting: their config digests tell them apart.
+    assert sum(label.startswith("rnnprop-none #") for label in labels) == 2

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,9 @@ class Report:
 
 
 def select(sources: Sequence[Source], stored: Sequence[StoredEvaluation]) -> list[StoredEvaluation]:
-    """The stored evaluations of ``sources``; :class:`ReportError` for a source with none."""
+    """The stored evaluations of ``sources``, grouped as this version of amalg groups their
+    sources (an evaluation stored by an older one keeps its numbers, not its grouping);
+    :class:`ReportError` for a source with none."""
     chosen: list[StoredEvaluation] = []
     for source in sources:
         mine = [item for item in stored if _belongs(source, item)]
@@ -134,7 +136,13 @@ def select(sources: Sequence[Source], stored: Sequence[StoredEvaluation]) -> lis
                 f"no stored evaluation of {source.text!r}: run amalg evaluate {source.text} "
                 "--task ... first (with the same --out)"
             )
-        chosen += [item for item in mine if item not in chosen]
+        for item in mine:
+            record = item.record.get("source", {})
+            if source.kind != "teacher" and record.get("group") != source.group:
+                record = {**record, "group": source.group}
+                item = replace(item, record={**item.record, "source": record})
+            if all(item.key != other.key or item.task != other.task for other in chosen):
+                chosen.append(item)
     return chosen
 
 
@@ -195,6 +203,7 @@ def build_report(stored: Sequence[StoredEvaluation], reference: str | None = Non
                     curves=tuple(curves for _, curves in parts),
                 )
             )  # fmt: skip
+        summaries = _distinct_labels(summaries)
         teachers = [
             s for s in summaries if s.kind == "teacher" and math.isfinite(s.best_validation.mean)
         ]
@@ -228,6 +237,21 @@ def _choices(stored: Sequence[StoredEvaluation]) -> dict[str, tuple[ChoiceShares
             if shares is not None:
                 group[run] = shares
     return {group: tuple(runs.values()) for group, runs in found.items() if runs}
+
+
+def _distinct_labels(summaries: list[GroupSummary]) -> list[GroupSummary]:
+    """Groups that would read alike (runs differing in a setting the label leaves out) get
+    their config digest appended, so no two rows of a table share a name."""
+    counts: dict[str, int] = {}
+    for summary in summaries:
+        counts[summary.label] = counts.get(summary.label, 0) + 1
+    return [
+        replace(s, label=f"{s.label} #{s.group.partition('#')[2]}",
+                series=f"{s.series} #{s.group.partition('#')[2]}")
+        if counts[s.label] > 1 and "#" in s.group
+        else s
+        for s in summaries
+    ]  # fmt: skip
 
 
 def _names(group: str, record: dict[str, Any]) -> tuple[str, str]:

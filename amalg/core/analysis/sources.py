@@ -147,6 +147,10 @@ def _run_group(config: dict[str, Any]) -> tuple[str, str]:
     perturbation = config.get("perturbation")
     if isinstance(perturbation, dict) and perturbation.get("name"):
         keys.append(str(perturbation["name"]))
+    estimator = config.get("estimator")
+    # The default estimator goes unsaid, as in the run names.
+    if isinstance(estimator, dict) and estimator.get("name") not in (None, "tbptt"):
+        keys.append(str(estimator["name"]))
     return "-".join(keys) or "run", _digest(core)
 
 
