@@ -12,9 +12,10 @@ and the oracle on the digits suite, with their meta-training wall time.
    meta-iterations over unrolls up to 2,000 steps.
 2. Prints each configuration's meta-training wall time (the sum of the run's ``timing.csv``,
    mean and range over replicates; runs side by side share the machine's cores).
-3. Evaluates every student and tuned Adam and RMSProp on every task of the ``digits`` suite
-   (``--repeats`` evaluations of ``--steps`` steps) and reports into ``WORK/report``: tables,
-   mixed-model intervals relative to each task's oracle, the figures.
+3. Evaluates every student, tuned Adam and RMSProp, and Adam at 1e-3 (where nn_adam starts:
+   a fresh nn_adam is that Adam) on every task of the ``digits`` suite (``--repeats``
+   evaluations of ``--steps`` steps) and reports into ``WORK/report``: tables, mixed-model
+   intervals relative to each task's oracle, the figures.
 
 Usage::
 
@@ -41,6 +42,8 @@ CONFIGURATIONS = {
     for student in ("small_fc_lopt", "nn_adam")
 }
 TEACHERS = ["adam", "rmsprop"]
+# Where nn_adam starts: a fresh nn_adam is Adam at its config's lr (1e-3), untuned.
+START = "adam@0.001"
 
 
 def wall_time(run: Path) -> float:
@@ -63,7 +66,7 @@ def main() -> None:
             f"({min(times):.0f}-{max(times):.0f} s over {len(times)} replicates)",
             flush=True,
         )
-    sources = [*map(str, runs), *TEACHERS]
+    sources = [*map(str, runs), *TEACHERS, START]
     evaluate(sources, work, ["--suite", "digits"], args.repeats, args.steps)
     report(sources, work)
     durations(started, trained)
