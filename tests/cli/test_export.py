@@ -23,7 +23,7 @@ def invoke(*args: str):
 def finished_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("runs") / "run"
     result = invoke("run", "--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax",
-                    "--task", "digits_mlp", "--no-tune", "--quick",
+                    "--task", "quadratic", "--no-tune", "--quick",
                     "--out", str(folder))  # fmt: skip
     assert result.exit_code == 0, result.output
     return folder
@@ -37,12 +37,12 @@ def test_export_writes_a_file_whose_card_says_how_the_student_was_trained(finish
     config = json.loads((finished_run / "config.json").read_text())
     assert card.student == "rnnprop" and card.description == "a test"
     training = card.training
-    assert training.task == "digits_mlp" and training.scheme == "minmax"
+    assert training.task == "quadratic" and training.scheme == "minmax"
     assert training.seed == config["seed"] and training.estimator == "tbptt"
     assert [(t.name, t.lr) for t in training.teachers] == [
         (t["name"], t["config"]["lr"]) for t in config["teachers"]
     ]
-    assert set(training.validation) == {"digits_mlp"}
+    assert set(training.validation) == {"quadratic"}
     parameter = torch.nn.Parameter(torch.randn(5))
     optimizer = amalg.optim.load(tmp_path / "mine.safetensors", [parameter])
     assert optimizer.card == card
@@ -104,7 +104,7 @@ def test_list_pretrained_shows_every_shipped_card():
 def test_an_exported_file_is_a_source_evaluate_takes(finished_run, tmp_path):
     file = tmp_path / "mine.safetensors"
     assert invoke("export", str(finished_run), "--out", str(file)).exit_code == 0
-    result = invoke("evaluate", str(file), "--task", "digits_mlp", "--repeats", "1",
+    result = invoke("evaluate", str(file), "--task", "quadratic", "--repeats", "1",
                     "--steps", "6", "--warmup-steps", "2", "--out", str(tmp_path / "ev"),
                     "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
