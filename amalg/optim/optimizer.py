@@ -22,7 +22,11 @@ into the user's parameters in place. What the optimizer adds around the rule:
   every step after.
 
 The state (``state_dict()``) is the rule's state per group, stored under the group's first
-parameter, and the group's step count: a round trip resumes identically.
+parameter, and the group's step count: a round trip resumes identically. ``load_state_dict``
+casts every tensor it finds to the parameter's dtype and device (torch's rule), so a rule's
+state is floating-point tensors in dicts, lists and tuples, as every built-in rule's is. The
+step count is the group's: a parameter that first gets a gradient late starts its rule at the
+group's step, not at 0 (``torch.optim`` counts per parameter).
 """
 
 from __future__ import annotations
