@@ -22,6 +22,19 @@ def invoke(*args: str):
     return CliRunner(env={"COLUMNS": "220"}).invoke(app, list(args))
 
 
+def evaluate_and_report(runs: list[str], tmp_path, steps: int, every: int) -> dict:
+    """``amalg evaluate`` of the runs on the quadratic (2 repeats), then the report's JSON."""
+    store = tmp_path / "ev"
+    evaluated = invoke("evaluate", *runs, "--task", "quadratic", "--repeats", "2", "--steps",
+                       str(steps), "--every", str(every), "--warmup-steps", "2",
+                       "--out", str(store))  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    result = invoke("report", *runs, "--evaluations", str(store), "--out", str(tmp_path / "r"),
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 @pytest.fixture(scope="module")
 def teachers_evaluated(tmp_path_factory):
     store = tmp_path_factory.mktemp("report") / "ev"
@@ -85,14 +98,7 @@ def test_replicates_that_differ_in_perturbation_get_the_meta_stability_figure(
                             *perturbation, "--seed", str(seed), "--out", str(folder))  # fmt: skip
             assert result.exit_code == 0, result.output
             runs.append(str(folder))
-    store = tmp_path / "ev"
-    evaluated = invoke("evaluate", *runs, "--task", "quadratic", "--repeats", "2", "--steps", "10",
-                       "--every", "2", "--warmup-steps", "2", "--out", str(store))  # fmt: skip
-    assert evaluated.exit_code == 0, evaluated.output
-    result = invoke("report", *runs, "--evaluations", str(store), "--out", str(tmp_path / "r"),
-                    "--json")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = evaluate_and_report(runs, tmp_path, steps=10, every=2)
     [task] = report["tasks"]
     assert [len(row["replicates"]) for row in task["optimizers"]] == [3, 3]
     assert task["reference"] is None  # no teacher: no oracle to be relative to
@@ -112,14 +118,8 @@ def test_runs_that_differ_in_estimator_or_another_setting_read_apart(tmp_path):
                         "--out", str(folder))  # fmt: skip
         assert result.exit_code == 0, result.output
         runs.append(str(folder))
-    store = tmp_path / "ev"
-    evaluated = invoke("evaluate", *runs, "--task", "quadratic", "--repeats", "2", "--steps", "6",
-                       "--every", "3", "--warmup-steps", "2", "--out", str(store))  # fmt: skip
-    assert evaluated.exit_code == 0, evaluated.output
-    result = invoke("report", *runs, "--evaluations", str(store), "--out", str(tmp_path / "r"),
-                    "--json")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    labels = [row["label"] for row in json.loads(result.stdout)["tasks"][0]["optimizers"]]
+    report = evaluate_and_report(runs, tmp_path, steps=6, every=3)
+    labels = [row["label"] for row in report["tasks"][0]["optimizers"]]
     assert len(set(labels)) == 3
     assert "rnnprop-none-es" in labels
     # The two tbptt runs differ only in a strategy setting: their config digests tell them apart.
