@@ -170,8 +170,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             lr = group["warmup_lr"]
             for key, grad in grads.items():
                 param = params[int(key)]
-                # As warm_start computes it, so a loaded optimizer retraces evaluation exactly.
-                param.copy_(param - lr * grad)
+                # As warm_start computes it (one rounding of lr * grad, one of the difference),
+                # so a loaded optimizer retraces evaluation exactly.
+                param.sub_(lr * grad)
             holder["step"] = torch.tensor(count + 1)
             return
         rule, scale = self._rule_for(group, params[0])
@@ -212,5 +213,5 @@ class RuleOptimizer(torch.optim.Optimizer):
         for key in active:
             param = params[int(key)]
             step = delta[key] if scale == 1.0 else scale * delta[key]
-            param.copy_(param - step)
+            param.sub_(step)  # the same rounding as params - delta, without a copy
         holder["step"] = torch.tensor(count + 1)
