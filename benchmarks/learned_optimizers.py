@@ -1,6 +1,7 @@
 """The measurement of "Metz learned optimizers": ``small_fc_lopt`` and ``nn_adam`` meta-trained
-on ``digits_cnn`` by ``pes`` and by ``merged``, over replicates, against the tuned teachers
-and the oracle on the digits suite, with their meta-training wall time.
+on ``digits_cnn`` by ``pes`` and by ``merged``, and small_fc_lopt distilled from tuned Adam
+and RMSProp by min-max and PES, over replicates, against the tuned teachers and the oracle on
+the digits suite, with their meta-training wall time.
 
 1. Meta-trains ``--replicates`` students (seeds 0, 1, ...) of each configuration with
    ``amalg run --config recipes/pes-digits.toml``, ``--jobs`` at once: the Metz recipe
@@ -41,6 +42,13 @@ CONFIGURATIONS = {
     for estimator, flags in ESTIMATORS.items()
     for student in ("small_fc_lopt", "nn_adam")
 }
+# The distilled combination: small_fc_lopt by PES, min-max over tuned Adam and RMSProp, with
+# the imitation weights of amalg's default curriculum (the recipe's are 0: no teachers).
+CONFIGURATIONS["small_fc_lopt-pes-minmax"] = [
+    "--student", "small_fc_lopt", "--estimator", "pes", *RECIPE, "--teacher", "adam",
+    "--teacher", "rmsprop", "--scheme", "minmax",
+    "--set", "strategy.curriculum.alphas=[0.2,0.1,0.05]",
+]  # fmt: skip
 TEACHERS = ["adam", "rmsprop"]
 # Where nn_adam starts: a fresh nn_adam is Adam at its config's lr (1e-3), untuned.
 START = "adam@0.001"
