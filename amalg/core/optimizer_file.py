@@ -41,6 +41,7 @@ __all__ = [
     "pretrained_files",
     "read_card",
     "read_optimizer_file",
+    "resolve_student",
     "write_optimizer_file",
 ]
 
@@ -232,3 +233,31 @@ def pretrained_files() -> dict[str, Path]:
         for entry in folder.iterdir()
         if entry.name.endswith(SUFFIX)
     }
+
+
+def resolve_student(source: str | os.PathLike[str]) -> tuple[Student, OptimizerCard | None]:
+    """The trained student ``source`` names, and its card when it has one: a run folder (or
+    its ``optimizer/`` folder), an optimizer file (``.safetensors``), or the name of a
+    pretrained optimizer (``amalg list pretrained``)."""
+    from amalg.core.errors import close_matches
+    from amalg.core.export import run_card
+    from amalg.core.run_folder import RunFolder, load_student
+
+    path = Path(source)
+    if path.is_file() or path.suffix == SUFFIX:
+        return load_file_student(path)
+    if path.is_dir():
+        student = load_student(path)
+        folder = RunFolder(path)
+        card = run_card(path)[0] if folder.holds_run() and folder.read_result() else None
+        return student, card
+    files = pretrained_files()
+    if str(source) in files:
+        return load_file_student(files[str(source)])
+    names = sorted(files)
+    hint = close_matches(str(source), names)
+    raise OptimizerFileError(
+        f"{str(source)!r} is no run folder, optimizer file or pretrained optimizer"
+        + (f" (did you mean {', '.join(hint)}?)" if hint else "")
+        + f"; pretrained: {', '.join(names) or 'none installed'}"
+    )

@@ -1,25 +1,22 @@
-"""Where an optimizer comes from: a run folder, an optimizer file, a pretrained name, or a
-teacher's name."""
+"""The optimizers for a user's loop: a trained student (``load``: a run folder, an optimizer
+file or a pretrained name, see :func:`amalg.core.optimizer_file.resolve_student`) or a
+teacher by name."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
-from amalg.core.errors import close_matches
 from amalg.core.interfaces import Student
 from amalg.core.interfaces import Teacher as TeacherRule
 from amalg.core.optimizer_file import (
-    SUFFIX,
     OptimizerCard,
-    OptimizerFileError,
-    load_file_student,
     pretrained_files,
     read_card,
+    resolve_student,
 )
 from amalg.optim.optimizer import OptimizerUsageError, RuleOptimizer
 
@@ -29,33 +26,6 @@ __all__ = ["LearnedOptimizer", "Teacher", "load", "pretrained", "resolve_student
 def pretrained() -> dict[str, OptimizerCard]:
     """The cards of the optimizers shipped with amalg, by the name :func:`load` takes."""
     return {name: read_card(path) for name, path in sorted(pretrained_files().items())}
-
-
-def resolve_student(source: str | os.PathLike[str]) -> tuple[Student, OptimizerCard | None]:
-    """The trained student ``source`` names, and its card when it has one: a run folder (or
-    its ``optimizer/`` folder), an optimizer file (``.safetensors``), or the name of a
-    pretrained optimizer (``amalg list pretrained``)."""
-    from amalg.core.export import run_card
-    from amalg.core.run_folder import RunFolder, load_student
-
-    path = Path(source)
-    if path.is_file() or path.suffix == SUFFIX:
-        return load_file_student(path)
-    if path.is_dir():
-        student = load_student(path)
-        folder = RunFolder(path)
-        card = run_card(path)[0] if folder.holds_run() and folder.read_result() else None
-        return student, card
-    files = pretrained_files()
-    if str(source) in files:
-        return load_file_student(files[str(source)])
-    names = sorted(files)
-    hint = close_matches(str(source), names)
-    raise OptimizerFileError(
-        f"{str(source)!r} is no run folder, optimizer file or pretrained optimizer"
-        + (f" (did you mean {', '.join(hint)}?)" if hint else "")
-        + f"; pretrained: {', '.join(names) or 'none installed'}"
-    )
 
 
 class LearnedOptimizer(RuleOptimizer):

@@ -36,14 +36,9 @@ class Trained(Teacher[TrainedConfig]):
 
     def __init__(self, config: Any = None, /, **fields: Any) -> None:
         super().__init__(config, **fields)
-        from amalg.core.optimizer_file import load_file_student, pretrained_files
-        from amalg.core.run_folder import load_student
+        from amalg.core.optimizer_file import resolve_student
 
-        path, shipped = Path(self.config.path), pretrained_files()
-        if path.is_file() or (not path.exists() and self.config.path in shipped):
-            self.rule: Student = load_file_student(shipped.get(self.config.path, path))[0]
-        else:
-            self.rule = load_student(path)
+        self.rule: Student = resolve_student(self.config.path)[0]
         self.rule.requires_grad_(False)
         self._copies: dict[tuple[torch.dtype, torch.device], Student] = {}
 
