@@ -7,9 +7,10 @@ The component options (``--teacher``, ``--scheme``, ...) are made from the run-k
 from __future__ import annotations
 
 import inspect
+import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -34,8 +35,10 @@ from amalg.core.runconfig import (
 )
 from amalg.core.suites import expand_tasks
 from amalg.core.training.build import build_run
+from amalg.core.training.launch import start_workers
 from amalg.core.training.learning_rates import tune_teachers
 from amalg.core.training.run import execute
+from amalg.core.training.workers import SOLO, join
 
 
 def register(app: typer.Typer) -> None:
@@ -241,6 +244,21 @@ _OPTIONS = [
         default=False,
         annotation=Annotated[bool, typer.Option(help="Continue the run in the folder.")],
     ),
+    inspect.Parameter(
+        "workers",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=1,
+        annotation=Annotated[
+            int,
+            typer.Option(
+                min=1,
+                max=256,
+                help="Processes meta-training is spread over (torch.distributed, gloo on CPU): "
+                "each meta-step's trajectories (meta_optimizer.batch, a multiple of the workers) "
+                "are dealt out; the result is the single process's.",
+            ),
+        ],
+    ),
 ]
 
 
@@ -287,7 +305,15 @@ def run(**options: Any) -> None:
     store = TuningStore(options["tuning_dir"])
     # Every mistake is found before the teachers are tuned (which may take a minute).
     checked, _ = build_run(values)
+    count = _worker_count(options["workers"], checked.meta_optimizer.batch)
     folder = RunFolder(out if out is not None else Path("results") / checked.name)
+    launched = join()  # one of the processes torchrun started, or the single process
+    if not launched.main:
+        # Worker 0 tunes, claims and prints; the others take its resolved run.
+        values, resume_run = cast(tuple[dict[str, Any], bool], launched.share(None))
+        config, components = build_run(values)
+        execute(config, components, folder, resume=resume_run, workers=launched)
+        return
     folder.precheck()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     started = False
@@ -297,6 +323,14 @@ def run(**options: Any) -> None:
         config, components = build_run(values)
         claim = folder.claim(config.model_dump(mode="json"), resume)
         started = True
+        if launched.size > 1:
+            launched.share((values, claim is Claim.RESUME))
+            workers = launched
+        elif count > 1 and claim is not Claim.FINISHED:
+            spec = {"values": values, "folder": str(folder.path), "resume": claim is Claim.RESUME}
+            workers = start_workers(count, spec, on_failure=_worker_failed(folder))
+        else:
+            workers = SOLO
         if claim is Claim.FINISHED:
             tasks, _ = folder.read_result() or ([], "")
             console.print(Text(f"{folder.path} already holds this run, finished:", style="dim"))
@@ -305,8 +339,14 @@ def run(**options: Any) -> None:
             return
         with view:
             result = execute(
-                config, components, folder, resume=claim is Claim.RESUME, on_event=view.on_event
+                config,
+                components,
+                folder,
+                resume=claim is Claim.RESUME,
+                on_event=view.on_event,
+                workers=workers,
             )
+        assert result is not None  # worker 0 evaluates
     except KeyboardInterrupt:
         if not started:
             message = "interrupted before the run began; finished tunings are stored: run again"
@@ -331,3 +371,38 @@ run.__annotations__ = {parameter.name: parameter.annotation for parameter in _OP
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _worker_count(asked: int, batch: int) -> int:
+    """The processes to spread meta-training over: ``--workers``, or torchrun's count."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and asked not in (1, launched):
+        raise ConfigError(
+            "the run",
+            [("--workers", f"{asked}, but torchrun started {launched} processes: give one")],
+        )
+    count = max(asked, launched)
+    if batch % count:
+        raise ConfigError(
+            "the run",
+            [
+                (
+                    "--workers",
+                    f"{count} workers share each meta-step's meta_optimizer.batch = {batch} "
+                    f"trajectories: set --set meta_optimizer.batch={count} (or a multiple of "
+                    f"{count})",
+                )
+            ],
+        )
+    return count
+
+
+def _worker_failed(folder: RunFolder) -> Any:
+    def report(message: str) -> None:
+        typer.echo(
+            f"error: {message}; the last finished period is saved: amalg run --resume "
+            f"--out {folder.path}",
+            err=True,
+        )
+
+    return report

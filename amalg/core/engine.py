@@ -299,6 +299,11 @@ class UnrollEngine:
         scaling, no imitation, no perturbation, no graph), the log of the best loss on the
         task's validation split, checked ``VALIDATION_CHECKS`` times along the way, averaged
         over ``seeds``. Lower is better; a diverged trajectory counts as +inf."""
+        results = self.validation_losses(phi, seeds, length)
+        return sum(results) / len(results)
+
+    def validation_losses(self, phi: Params, seeds: Sequence[int], length: int) -> list[float]:
+        """:meth:`validate`'s value of each trajectory, one per seed (workers split them)."""
         checks = {round(length * (i + 1) / VALIDATION_CHECKS) for i in range(VALIDATION_CHECKS)}
         results = []
         for seed in seeds:
@@ -323,4 +328,4 @@ class UnrollEngine:
             results.append(
                 math.log(best + self.config.log_eps) if math.isfinite(best) else math.inf
             )
-        return sum(results) / len(results)
+        return results

@@ -20,9 +20,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -153,6 +155,22 @@ class MetaOptimizerConfig(ComponentConfig):
         description="Each meta-gradient value is first clipped to [-c, c] (Metz et al. 2022: "
         "3.0); none: not.",
     )
+    batch: int = Field(
+        1,
+        ge=1,
+        le=MAX_COUNT,
+        description="Trajectories that step together: their truncations' meta-gradients are "
+        "averaged into one meta-step (1: every truncation is a step). amalg run --workers "
+        "deals them out to processes.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _batch_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out at its default, so configs saved before it existed still match theirs.
+        data: dict[str, Any] = handler(self)
+        if data.get("batch") == 1:
+            del data["batch"]
+        return data
 
 
 class EvaluationConfig(ComponentConfig):

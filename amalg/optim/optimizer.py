@@ -199,7 +199,8 @@ class RuleOptimizer(torch.optim.Optimizer):
             tracked, names = sorted([*tracked, *new], key=int), names | set(new)
         active = [key for key in tracked if key in grads]
         full = len(active) == len(tracked)
-        delta, new_state = rule.update(
+        # The state is the optimizer's own: the rule may write the new one into it.
+        delta, new_state = rule.update_donated(
             {key: grads[key] for key in active},
             state if full else restrict(state, names, active),
             {key: values[key] for key in active},

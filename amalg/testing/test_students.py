@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import amalg
-from amalg.core.functional import tree_leaves
+from amalg.core.functional import tree_leaves, tree_map
+from amalg.core.interfaces import Student
 from amalg.testing import checks
 from amalg.testing.problems import gradients, quadratic, random_params
 
@@ -116,3 +117,37 @@ def test_saved_meta_parameters_load_into_a_fresh_student(name: str) -> None:
         one, _ = trained.update(grads, trained.init(params), params, 0)
         two, _ = fresh.update(grads, fresh.init(params), params, 0)
     assert all(torch.equal(one[key], two[key]) for key in one)
+
+
+def test_the_fast_path_matches_the_simple_one(name: str) -> None:
+    student = amalg.create("student", name).double()
+    if type(student).simple_forward is Student.simple_forward:
+        pytest.skip("no fast path")
+    student.reset_parameters(_seeded(3))
+    params = random_params(torch.float64)
+    phi = dict(student.named_parameters())
+    fast_state = simple_state = student.init(params)
+    for step in range(4):
+        grads = random_params(torch.float64, seed=step + 1)
+        fast, fast_state = student(grads, fast_state, params, step)
+        simple, simple_state = student.simple_forward(grads, simple_state, params, step)
+        for key in params:
+            torch.testing.assert_close(fast[key], simple[key], rtol=1e-9, atol=1e-12)
+        for a, b in zip(tree_leaves(fast_state), tree_leaves(simple_state), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+        weights = random_params(torch.float64, seed=50 + step)
+        fast_grads, simple_grads = (
+            torch.autograd.grad(
+                torch.stack([(delta[k] * weights[k]).sum() for k in delta]).sum(),
+                list(phi.values()),
+                allow_unused=True,
+            )
+            for delta in (fast, simple)
+        )
+        for a, b in zip(fast_grads, simple_grads, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-12)
+        fast_state = tree_map(lambda t: t.detach(), fast_state)
+        simple_state = tree_map(lambda t: t.detach(), simple_state)
+        params = student.apply(params, {k: v.detach() for k, v in fast.items()})

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from amalg.core.functional import tree_leaves
+from amalg.core.interfaces import ElementwiseTeacher
 from amalg.testing import checks
 from amalg.testing.problems import gradients, quadratic, random_params, unroll
 
@@ -92,3 +93,45 @@ def test_loss_gradient_with_respect_to_lr_matches_finite_differences(
     assert torch.autograd.gradcheck(loss_after_five_steps, (lr,), eps=1e-6, atol=1e-5)
     (grad,) = torch.autograd.grad(loss_after_five_steps(lr), lr)
     assert torch.isfinite(grad) and grad != 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_fast_path_equals_the_rule_bitwise(
+    name: str, make: Callable[[], Any], dtype: torch.dtype
+) -> None:
+    teacher = make()
+    if not isinstance(teacher, ElementwiseTeacher) or not teacher._fast(
+        {"x": torch.zeros(1)}, {slot: {"x": torch.zeros(1)} for slot in teacher.slots},
+        {"x": torch.zeros(1)}, teacher.hyperparameters,
+    ):  # fmt: skip
+        pytest.skip("no fast path")
+    params = random_params(dtype)
+    simple, fast, donated = (teacher.init(params) for _ in range(3))
+    for step in range(6):
+        grads = random_params(dtype, seed=step + 1)
+        if step == 2:  # an exactly-zero gradient: the second moment's square root at 0
+            grads = {key: torch.zeros_like(value) for key, value in grads.items()}
+        expected, simple = teacher.simple_update(grads, simple, params, step)
+        with torch.no_grad():
+            got, fast = teacher.update(grads, fast, params, step)
+            again, donated = teacher.update_donated(grads, donated, params, step)
+        for values, state in ((got, fast), (again, donated)):
+            assert all(torch.equal(values[key], expected[key]) for key in expected)
+            for slot, tensors in simple.items():
+                assert all(torch.equal(state[slot][key], tensors[key]) for key in tensors)
+        params = teacher.apply(params, expected)
+
+
+def test_donating_the_state_writes_into_it(name: str, make: Callable[[], Any]) -> None:
+    # A caller that donates never reads the old state again: the fast path reuses it.
+    teacher = make()
+    params = random_params()
+    state = teacher.init(params)
+    before = [tensor.data_ptr() for tensor in tree_leaves(state)]
+    with torch.no_grad():
+        _, new_state = teacher.update_donated(random_params(seed=2), state, params, 0)
+    after = [tensor.data_ptr() for tensor in tree_leaves(new_state)]
+    if isinstance(teacher, ElementwiseTeacher) and type(teacher).foreach_rule is not (
+        ElementwiseTeacher.foreach_rule
+    ):
+        assert after == before

@@ -197,7 +197,8 @@ def evaluate_repeat(
         loss, grads = task.gradient(params, batch, generator=step_generator(seed, index + step))
         batch_loss[0, step] = float(loss.detach())
         with torch.no_grad():
-            delta, state = rule.update(grads, state, params, step)
+            # The trajectory's state is read by this step alone: the rule may overwrite it.
+            delta, state = rule.update_donated(grads, state, params, step)
             params = rule.apply(params, delta)
         elapsed += time.perf_counter() - started
         if step + 1 == points[column]:

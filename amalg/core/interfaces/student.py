@@ -56,6 +56,14 @@ class Student(UpdateRule[ConfigT], torch.nn.Module):  # type: ignore[misc]
     ) -> tuple[Params, State]:
         return self(grads, state, params, step)
 
+    def simple_forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """The rule written plainly, as its docstring states it: the reference a fast
+        :meth:`forward` must equal to float rounding, values and meta-gradients alike (the
+        student contract checks it). A student without a fast path need not override it."""
+        return self.forward(grads, state, params, step)
+
     def observe(self, state: State, params: Params) -> dict[str, float]:
         """Scalars worth logging about the student's last step, by name (none by default):
         the unroll engine records them at the end of every meta-training truncation and the

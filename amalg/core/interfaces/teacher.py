@@ -17,11 +17,12 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 import torch
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.functional import Params, State
@@ -52,6 +53,15 @@ class UpdateRule(Component[ConfigT]):
     def apply(self, params: Params, delta: Params) -> Params:
         """``params - delta``, key by key, as new tensors."""
         return {key: value - delta[key] for key, value in params.items()}
+
+    def update_donated(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """:meth:`update`, from a caller that will never read ``state`` again: the rule may
+        write the new state into its tensors (an optimizer stepping a model, an evaluation
+        walking one trajectory). The same values as :meth:`update`; by default it is
+        :meth:`update`."""
+        return self.update(grads, state, params, step)
 
 
 class Teacher(UpdateRule[ConfigT]):
@@ -117,6 +127,13 @@ class ElementwiseTeacher(Teacher[ConfigT]):
     Subclasses list their state slots (``slots = ("m", "v")``: each slot holds one tensor per
     parameter, zeros at first) and implement :meth:`rule` for a single tensor. The state is
     ``{slot: {param_name: tensor}}``.
+
+    A subclass may add a fast path, :meth:`foreach_rule`: the same rule over every tensor at
+    once (``torch._foreach_*``), writing into buffers it owns. ``update`` takes it whenever no
+    autograd graph is wanted (nothing requires a gradient, every hyperparameter is a number):
+    teachers stepping beside a student in meta-training, evaluation, ``amalg.optim``. It must
+    give results bitwise equal to :meth:`rule` (the teacher contract checks it), which the
+    helpers of :mod:`amalg.core.foreach` make easy: they round as the functional blocks do.
     """
 
     slots: ClassVar[tuple[str, ...]] = ()
@@ -130,6 +147,18 @@ class ElementwiseTeacher(Teacher[ConfigT]):
     def update(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
+        return self._update(grads, state, params, step, donate=False)
+
+    def update_donated(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        return self._update(grads, state, params, step, donate=True)
+
+    def simple_update(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """:meth:`rule` tensor by tensor: the path every fast path must equal, and the one
+        that carries an autograd graph."""
         hyper = self.hyperparameters
         delta: Params = {}
         new_state: State = {slot: {} for slot in self.slots}
@@ -140,8 +169,61 @@ class ElementwiseTeacher(Teacher[ConfigT]):
                 new_state[slot][key] = new_slots[slot]
         return delta, new_state
 
+    def _update(
+        self, grads: Params, state: State, params: Params, step: int, *, donate: bool
+    ) -> tuple[Params, State]:
+        hyper = self.hyperparameters
+        if not self._fast(grads, state, params, hyper):
+            return self.simple_update(grads, state, params, step)
+        keys = list(grads)
+        slots: dict[str, foreach.Tensors] = {
+            slot: [state[slot][key] for key in keys] for slot in self.slots
+        }
+        if not donate:
+            slots = {slot: foreach.copy(values) for slot, values in slots.items()}
+        fast = self.foreach_rule(
+            [grads[key] for key in keys],
+            slots,
+            [params[key] for key in keys],
+            step,
+            cast(Mapping[str, float], hyper),  # numbers: _fast checked
+        )
+        assert fast is not None
+        deltas, new_slots = fast
+        return dict(zip(keys, deltas, strict=True)), {
+            slot: dict(zip(keys, new_slots[slot], strict=True)) for slot in self.slots
+        }
+
+    def _fast(self, grads: Params, state: State, params: Params, hyper: Hyper) -> bool:
+        """Whether the fast path may run: it has one, and no graph is wanted."""
+        if type(self).foreach_rule is ElementwiseTeacher.foreach_rule or not grads:
+            return False
+        if any(isinstance(value, Tensor) for value in hyper.values()):
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        tensors = [*grads.values(), *params.values()]
+        tensors += [value for slot in self.slots for value in state[slot].values()]
+        return not any(tensor.requires_grad for tensor in tensors)
+
     @abstractmethod
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
     ) -> TensorUpdate:
         """The update of one tensor and its new slot values."""
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]] | None:
+        """The fast path, or None (no fast path): :meth:`rule` over every tensor at once.
+
+        ``slots`` are the rule's own buffers: it may overwrite them and return them as the
+        new slots. ``grads`` and ``params`` must be left as they are. Hyperparameters are
+        numbers here.
+        """
+        return None

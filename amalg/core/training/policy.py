@@ -17,6 +17,7 @@ from amalg.core.runconfig import RunSettings
 from amalg.core.training.build import Components, build_run
 from amalg.core.training.events import EventSink, PhaseStarted
 from amalg.core.training.trainer import Trainer
+from amalg.core.training.workers import SOLO, Workers
 
 __all__ = ["POLICY_FOLDER", "policy_values", "train_policy", "with_policy"]
 
@@ -52,13 +53,18 @@ def train_policy(
     resume: bool,
     on_event: EventSink = lambda event: None,
     registry: Registry | None = None,
+    workers: Workers = SOLO,
 ) -> Student:
     """The trained policy of ``config``'s run in ``folder``: loaded when its phase is done,
-    else meta-trained (continuing its last checkpoint when ``resume``) and saved."""
+    else meta-trained (continuing its last checkpoint when ``resume``) and saved. Worker 0
+    claims and writes the policy's folder; every worker trains and returns the policy."""
     settings, parts = build_run(policy_values(config, phase), registry)
     policy = RunFolder(folder.path / POLICY_FOLDER)
     pool = ", ".join(teacher.key for teacher in config.choices("teacher"))
-    claim = policy.claim(settings.model_dump(mode="json"), resume=resume and policy.holds_run())
+    claim = None
+    if workers.main:
+        claim = policy.claim(settings.model_dump(mode="json"), resume=resume and policy.holds_run())
+    claim = workers.share(claim)
     if claim is Claim.FINISHED:
         try:
             trained = load_student(policy.path, registry)
@@ -70,10 +76,12 @@ def train_policy(
         on_event(PhaseStarted(1, 2, f"the {phase.student} policy over {pool}: done, loaded"))
         return trained
     on_event(PhaseStarted(1, 2, f"meta-training the {phase.student} policy over {pool}"))
-    checkpoint = Trainer(settings, parts, policy, on_event).train(resume=claim is Claim.RESUME)
-    choice = settings.choice("student")
-    policy.save_optimizer(choice.name, choice.config, dict(parts.student.state_dict()))
-    policy.write_result([], checkpoint)
+    trainer = Trainer(settings, parts, policy, on_event, workers)
+    checkpoint = trainer.train(resume=claim is Claim.RESUME)
+    if workers.main:
+        choice = settings.choice("student")
+        policy.save_optimizer(choice.name, choice.config, dict(parts.student.state_dict()))
+        policy.write_result([], checkpoint)
     return parts.student
 
 

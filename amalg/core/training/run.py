@@ -35,6 +35,7 @@ from amalg.core.training.events import (
 )
 from amalg.core.training.policy import train_policy, with_policy
 from amalg.core.training.trainer import Trainer
+from amalg.core.training.workers import SOLO, Workers
 from amalg.core.warm_start import warm_start
 
 __all__ = ["RunResult", "evaluate_run", "execute"]
@@ -58,25 +59,38 @@ def execute(
     resume: bool = False,
     on_event: EventSink = lambda event: None,
     registry: Registry | None = None,
-) -> RunResult:
+    workers: Workers = SOLO,
+) -> RunResult | None:
     """Meta-train the run's student into ``folder`` (continuing its last checkpoint when
     ``resume``), save it, and compare it with its teachers. A folder whose run is finished
     keeps its result: it is returned, nothing is redone. Claim the folder first
-    (:meth:`RunFolder.claim`): it holds the rules for which folder may take which run."""
+    (:meth:`RunFolder.claim`): it holds the rules for which folder may take which run.
+
+    With ``workers`` (a distributed run) every worker calls it: they share meta-training,
+    worker 0 alone writes, reports ``on_event`` and evaluates; the others return None."""
+    if not workers.main:
+        on_event = _silent
     done = folder.read_result()
     if done is not None:
         tasks, checkpoint = done
-        return RunResult(tasks=tuple(tasks), checkpoint=checkpoint, folder=folder.path)
+        result = RunResult(tasks=tuple(tasks), checkpoint=checkpoint, folder=folder.path)
+        return result if workers.main else None
     training = components
     phase = components.scheme.policy_phase()
     if phase is not None:
-        policy = train_policy(config, phase, folder, resume, on_event, registry)
+        policy = train_policy(config, phase, folder, resume, on_event, registry, workers)
         training = with_policy(components, phase, policy)
         student = config.choice("student").name
         on_event(PhaseStarted(2, 2, f"distilling the {student} student from the policy"))
-    trainer = Trainer(config, training, folder, on_event)
+    trainer = Trainer(config, training, folder, on_event, workers)
     checkpoint = trainer.train(resume=resume)
+    if not workers.main:
+        return None
     return evaluate_run(config, components, folder, checkpoint, on_event, registry)
+
+
+def _silent(event: object) -> None:
+    """The event sink of a worker other than 0."""
 
 
 def evaluate_run(

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
 from amalg.core.engine import UnrollEngine, is_finite
+from amalg.core.functional import Params
 from amalg.core.interfaces import Period, TruncationLog
 from amalg.core.run_folder import RunFolder, RunFolderError
 from amalg.core.runconfig import RunSettings
 from amalg.core.seeds import derive_seed, generator_at
 from amalg.core.training.build import Components
-from amalg.core.training.checkpoint import Checkpoint, fingerprint
+from amalg.core.training.checkpoint import Checkpoint, LearnerState, fingerprint
 from amalg.core.training.events import (
     EventSink,
     PeriodFinished,
@@ -30,6 +32,7 @@ from amalg.core.training.events import (
 )
 from amalg.core.training.meta_learner import MetaLearner
 from amalg.core.training.progress import PeriodSummary, Progress, mean_or_nan
+from amalg.core.training.workers import SOLO, Workers
 
 __all__ = ["Trainer", "build_engine"]
 
@@ -53,6 +56,25 @@ class _PeriodLogs:
 
     truncations: list[TruncationLog] = field(default_factory=list)
     discarded: int = 0
+    last: dict[int, TruncationLog] = field(default_factory=dict)
+    """Each trajectory's last kept truncation, by its position in the period."""
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """One trajectory's truncation, as workers exchange it (grads None: not finite)."""
+
+    trajectory: int
+    grads: Params | None
+    log: TruncationLog
+
+
+def _average(grads: list[Params]) -> Params:
+    """The mean meta-gradient, summed in trajectory order (the same on every worker); a
+    single one is returned as it is."""
+    if len(grads) == 1:
+        return grads[0]
+    return {key: sum((g[key] for g in grads[1:]), grads[0][key]) / len(grads) for key in grads[0]}
 
 
 class Trainer:
@@ -64,11 +86,13 @@ class Trainer:
         components: Components,
         folder: RunFolder,
         on_event: EventSink = lambda event: None,
+        workers: Workers = SOLO,
     ) -> None:
         self.config = config
         self.parts = components
         self.folder = folder
-        self.emit = on_event
+        self.workers = workers
+        self.emit = on_event if workers.main else lambda event: None
         self.engine = build_engine(config, components)
         self.learner = MetaLearner(components.student, config.meta_optimizer)
         self.teachers = tuple(components.teacher_labels)
@@ -107,31 +131,24 @@ class Trainer:
         checkpoint = self._load(name)
         self.learner.load(checkpoint.current, f"checkpoint {self.folder.checkpoint_path(name)}")
         # A stop after a later period's files but before its checkpoint: back to this one.
-        self.folder.write_summary(checkpoint.progress.periods)
+        if self.workers.main:
+            self.folder.write_summary(checkpoint.progress.periods)
         return checkpoint.progress
 
     def _period(self, period: Period, progress: Progress) -> Progress:
         started = time.perf_counter()
         logs = _PeriodLogs()
-        for trajectory in range(period.trajectories):
-            self._trajectory(period, progress.trajectories + trajectory, logs)
-            last = logs.truncations[-1] if logs.truncations else None
-            self.emit(
-                TrajectoryFinished(
-                    stage=period.stage,
-                    period=period.period,
-                    trajectory=trajectory + 1,
-                    trajectories=period.trajectories,
-                    unroll=period.unroll,
-                    meta_loss=last.meta_loss if last else float("nan"),
-                    imitation=dict(zip(self.teachers, last.imitation, strict=True)) if last else {},
-                )
-            )
+        batch = self.config.meta_optimizer.batch
+        for first in range(0, period.trajectories, batch):
+            group = list(range(first, min(first + batch, period.trajectories)))
+            self._group(period, progress.trajectories, group, logs)
+            for trajectory in group:
+                self._finished(period, trajectory, logs)
         seeds = [
             derive_seed(self.config.seed, "validation", i)
             for i in range(period.validation_trajectories)
         ]
-        validation = self.engine.validate(self.learner.phi, seeds, period.validation_unroll)
+        validation = self._validate(seeds, period.validation_unroll)
         strategy_state, decision = self.parts.strategy.record(progress.strategy, period, validation)
         imitation = np.asarray([log.imitation for log in logs.truncations], dtype=float)
         means = imitation.mean(axis=0) if len(imitation) else [float("nan")] * len(self.teachers)
@@ -158,6 +175,21 @@ class Trainer:
         best = progress.best.get(str(period.stage))
         if decision.reload_best and best is not None:
             self._reload(best, summary.checkpoint)
+        if self.workers.main:
+            self._write(summary, progress, logs, ended, started)
+        self.emit(PeriodFinished(summary=summary, reloaded=decision.reload_best))
+        return progress
+
+    def _write(
+        self,
+        summary: PeriodSummary,
+        progress: Progress,
+        logs: _PeriodLogs,
+        ended: LearnerState,
+        started: float,
+    ) -> None:
+        """The period's records, then its checkpoint."""
+        imitation = np.asarray([log.imitation for log in logs.truncations], dtype=float)
         # The checkpoint goes last: it is what a resume continues from, so everything the
         # period wrote must be on disk before it.
         self.folder.write_summary(progress.periods)
@@ -175,29 +207,82 @@ class Trainer:
             summary.checkpoint, Checkpoint(self.fingerprint, progress, ended, self.learner.state())
         )
         self.folder.record_timing(summary.checkpoint, time.perf_counter() - started)
-        self.emit(PeriodFinished(summary=summary, reloaded=decision.reload_best))
-        return progress
 
-    def _trajectory(self, period: Period, counter: int, logs: _PeriodLogs) -> None:
-        """One trajectory of ``period``: its truncations' meta-gradients applied in turn. A
-        non-finite one is discarded with the rest of the trajectory."""
-        seed = self.config.seed
-        start = self.engine.start(derive_seed(seed, "train", counter))
-        estimator = self.parts.estimator
-        state = estimator.init(self.learner.phi, start, generator_at(seed, "estimator", counter))
-        truncation = self.engine.truncation(period.truncation, period.alpha)
-        for index in range(period.unroll // period.truncation):
-            estimate = estimator.estimate(
-                self.learner.phi, truncation, state, generator_at(seed, "estimator", counter, index)
+    def _finished(self, period: Period, trajectory: int, logs: _PeriodLogs) -> None:
+        last = logs.last.get(trajectory)
+        self.emit(
+            TrajectoryFinished(
+                stage=period.stage,
+                period=period.period,
+                trajectory=trajectory + 1,
+                trajectories=period.trajectories,
+                unroll=period.unroll,
+                meta_loss=last.meta_loss if last else float("nan"),
+                imitation=dict(zip(self.teachers, last.imitation, strict=True)) if last else {},
             )
-            if not (estimate.log.finite and is_finite(estimate.grads)) or not self.learner.step(
-                estimate.grads
-            ):
+        )
+
+    def _group(self, period: Period, offset: int, group: list[int], logs: _PeriodLogs) -> None:
+        """Trajectories ``group`` of ``period`` (positions; ``offset`` is the run's count of
+        trajectories before the period) walked side by side: at each truncation, the mean of
+        their meta-gradients is one meta-step. A trajectory whose truncation is not finite is
+        discarded with the rest of it; a meta-step the learner refuses discards every
+        trajectory that took part. Each worker walks its share of ``group``."""
+        seed = self.config.seed
+        estimator = self.parts.estimator
+        truncation = self.engine.truncation(period.truncation, period.alpha)
+        mine = [group[i] for i in self.workers.mine(len(group))]
+        states = {}
+        for trajectory in mine:
+            counter = offset + trajectory
+            start = self.engine.start(derive_seed(seed, "train", counter))
+            generator = generator_at(seed, "estimator", counter)
+            states[trajectory] = estimator.init(self.learner.phi, start, generator)
+        alive = set(group)
+        for index in range(period.unroll // period.truncation):
+            local = []
+            for trajectory in mine:
+                if trajectory not in alive:
+                    continue
+                generator = generator_at(seed, "estimator", offset + trajectory, index)
+                estimate = estimator.estimate(
+                    self.learner.phi, truncation, states[trajectory], generator
+                )
+                finite = estimate.log.finite and is_finite(estimate.grads)
+                local.append(
+                    _Estimate(trajectory, estimate.grads if finite else None, estimate.log)
+                )
+                states[trajectory] = estimate.state
+            gathered = [item for part in self.workers.gather(local) for item in part]
+            gathered.sort(key=lambda item: item.trajectory)
+            kept = [item for item in gathered if item.grads is not None]
+            dropped = [item.trajectory for item in gathered if item.grads is None]
+            if kept and not self.learner.step(_average([cast(Params, i.grads) for i in kept])):
+                dropped += [item.trajectory for item in kept]
+                kept = []
+            for trajectory in dropped:
+                alive.discard(trajectory)
                 logs.discarded += 1
                 self.emit(TruncationDiscarded(stage=period.stage, period=period.period))
+            for item in kept:
+                logs.truncations.append(item.log)
+                logs.last[item.trajectory] = item.log
+            if not alive:
                 return
-            state = estimate.state
-            logs.truncations.append(estimate.log)
+
+    def _validate(self, seeds: list[int], length: int) -> float:
+        """The engine's validation, its trajectories dealt out to the workers."""
+        if self.workers.size == 1:
+            return self.engine.validate(self.learner.phi, seeds, length)
+        mine = self.workers.mine(len(seeds))
+        losses = self.engine.validation_losses(self.learner.phi, [seeds[i] for i in mine], length)
+        ordered: list[float] = [0.0] * len(seeds)
+        for rank, part in enumerate(self.workers.gather(losses)):
+            for position, loss in zip(
+                range(rank, len(seeds), self.workers.size), part, strict=True
+            ):
+                ordered[position] = loss
+        return sum(ordered) / len(ordered)
 
     def _reload(self, best: str, current: str) -> None:
         """Back to the stage's best period: its phi and its meta-optimizer moments."""

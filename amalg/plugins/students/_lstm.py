@@ -4,6 +4,7 @@ coordinates, Keras' layout (gate order i, f, c, o; one bias per gate) and initia
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -32,11 +33,78 @@ def reset_lstm(module: nn.Module, hidden: int, layers: int, generator: torch.Gen
             bias[hidden : 2 * hidden] = 1.0
 
 
+LSTM = Callable[[nn.Module, int, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+"""One step of the stacked LSTM: ``(module, layers, x, h, c) -> (output, h, c)``."""
+
+ROWS = 16_384
+"""Coordinates per chunk when no graph is kept: the gates of a chunk (ROWS x 4 x hidden)
+stay small enough to be reused from the allocator instead of faulted in fresh, which
+halves the step on a million coordinates."""
+
+
+def graph_wanted(module: nn.Module, *tensors: Tensor) -> bool:
+    """Whether autograd records a step of ``module`` on ``tensors``."""
+    if not torch.is_grad_enabled():
+        return False
+    return any(t.requires_grad for t in tensors) or any(
+        p.requires_grad for p in module.parameters()
+    )
+
+
 def run_lstm(
+    module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor, rows: int = ROWS
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`lstm_step` over every coordinate, in chunks of ``rows`` coordinates when no
+    graph is wanted (evaluation, ``amalg.optim``, ES/PES without a backward pass): each
+    coordinate's result does not depend on the others, and it is the same to float rounding
+    (a matrix product may block its sums differently by size)."""
+    count = x.shape[0]
+    if count <= rows or graph_wanted(module, x, h, c):
+        return lstm_step(module, layers, x, h, c)
+    out = x.new_empty(count, h.shape[-1])
+    hs, cs = torch.empty_like(h), torch.empty_like(c)
+    for begin in range(0, count, rows):
+        end = min(begin + rows, count)
+        part = lstm_step(module, layers, x[begin:end], h[:, begin:end], c[:, begin:end])
+        out[begin:end], hs[:, begin:end], cs[:, begin:end] = part
+    return out, hs, cs
+
+
+def lstm_step(
     module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One step of the stacked LSTM over every coordinate: the last layer's output and the
-    new hidden and cell states ``[layer, coordinate, unit]``."""
+    new hidden and cell states ``[layer, coordinate, unit]``.
+
+    Per layer, with gates ``z = x K + h R + b`` split into i, f, g, o (Keras' order)::
+
+        c' = sigmoid(f) * c + sigmoid(i) * tanh(g),    h' = sigmoid(o) * tanh(c')
+
+    The fast path of :func:`simple_lstm_step` (equal to float rounding): the gates in one
+    buffer (the bias and both products accumulated by ``addmm``), one sigmoid over all
+    four gates instead of three over strided slices, the cell update fused by ``addcmul``.
+    It carries autograd (nothing it overwrites is saved for the backward pass)."""
+    hs, cs = [], []
+    quarter = h.shape[-1]
+    for layer in range(layers):
+        gates = torch.addmm(getattr(module, f"bias{layer}"), x, getattr(module, f"kernel{layer}"))
+        gates = gates.addmm_(h[layer], getattr(module, f"recurrent{layer}"))
+        # The candidate's quarter of the sigmoid is wasted; one contiguous pass still wins.
+        active = torch.sigmoid(gates)
+        candidate = torch.tanh(gates[:, 2 * quarter : 3 * quarter])
+        cell = torch.addcmul(
+            active[:, quarter : 2 * quarter] * c[layer], active[:, :quarter], candidate
+        )
+        x = active[:, 3 * quarter :] * torch.tanh(cell)
+        hs.append(x)
+        cs.append(cell)
+    return x, torch.stack(hs), torch.stack(cs)
+
+
+def simple_lstm_step(
+    module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`lstm_step` written as its equations: the reference it must equal."""
     hs, cs = [], []
     for layer in range(layers):
         gates = (

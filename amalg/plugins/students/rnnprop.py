@@ -11,7 +11,14 @@ from torch import nn
 from amalg.core.config import ComponentConfig, Epsilon, FirstMomentDecay, SecondMomentDecay
 from amalg.core.functional import Params, State, bias_correction, ema, flatten, unflatten
 from amalg.core.interfaces import Student
-from amalg.plugins.students._lstm import add_lstm, glorot, reset_lstm, run_lstm
+from amalg.plugins.students._lstm import (
+    LSTM,
+    add_lstm,
+    glorot,
+    reset_lstm,
+    run_lstm,
+    simple_lstm_step,
+)
 
 
 class RNNPropConfig(ComponentConfig):
@@ -92,6 +99,16 @@ class RNNProp(Student[RNNPropConfig]):
     def forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
+        return self._step(grads, state, step, run_lstm)
+
+    def simple_forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """The rule with the LSTM written as its equations (:func:`simple_lstm_step`): the
+        reference :meth:`forward` must equal to float rounding."""
+        return self._step(grads, state, step, simple_lstm_step)
+
+    def _step(self, grads: Params, state: State, step: int, lstm: LSTM) -> tuple[Params, State]:
         config = self.config
         g = flatten(grads)
         m = ema(state["m"], g, config.beta1)
@@ -99,6 +116,6 @@ class RNNProp(Student[RNNPropConfig]):
         m_hat = m / bias_correction(config.beta1, step)
         root = torch.sqrt(v / bias_correction(config.beta2, step) + config.eps)
         x = torch.stack([m_hat / root, g / root], dim=1)
-        x, h, c = run_lstm(self, config.layers, x, state["h"], state["c"])
+        x, h, c = lstm(self, config.layers, x, state["h"], state["c"])
         flat = torch.tanh(x @ self.dense_kernel + self.dense_bias).squeeze(1) * config.output_scale
         return unflatten(flat, grads), {"m": m, "v": v, "h": h, "c": c}

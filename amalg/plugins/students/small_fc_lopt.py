@@ -12,7 +12,11 @@ from torch import Tensor, nn
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
-from amalg.plugins.students._features import exponential_step, unit_second_moment
+from amalg.plugins.students._features import (
+    NORMALISE_EPS,
+    exponential_step,
+    unit_second_moment,
+)
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
@@ -132,12 +136,18 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             state[key] = slots
         return state
 
-    def features(
-        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
+    def _raw_features(
+        self,
+        grad: Tensor,
+        param: Tensor,
+        slots: dict[str, Tensor],
+        decays: tuple[Tensor, Tensor, Tensor],
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """The ``[coordinate, 39]`` inputs of one tensor and its new slots."""
+        """The 28 features of one tensor before normalisation, ``[28, coordinates]``, and
+        its new slots."""
         eps = self.config.eps
-        momentum, rms, adafactor = (d.to(grad.dtype) for d in self._decays())
+        momentum, rms, adafactor = (d.to(grad.dtype) for d in decays)
+        rms = rms.squeeze(0)  # a scalar: v keeps the shape of a 0-dimensional parameter
         shape = (3,) + (1,) * grad.dim()
         m = momentum.view(shape) * slots["m"] + (1 - momentum.view(shape)) * grad
         v = rms * slots["v"] + (1 - rms) * grad * grad
@@ -147,20 +157,20 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         if dims is None:
             full = adafactor.view(shape) * slots["full"] + (1 - adafactor.view(shape)) * squared
             new["full"] = full
-            row_feature = col_feature = vhat = full
+            row = col = vhat = full
         else:
             rows, cols = dims
             row_mean = squared.mean(dim=cols, keepdim=True)
             col_mean = squared.mean(dim=rows, keepdim=True)
             decay = adafactor.view(shape)
-            r = decay * slots["rows"] + (1 - decay) * row_mean.unsqueeze(0)
-            c = decay * slots["cols"] + (1 - decay) * col_mean.unsqueeze(0)
-            new["rows"], new["cols"] = r, c
-            vhat = r * c / r.mean(dim=rows + 1, keepdim=True)
-            row_feature = r.expand(3, *grad.shape)
-            col_feature = c.expand(3, *grad.shape)
+            row = decay * slots["rows"] + (1 - decay) * row_mean.unsqueeze(0)
+            col = decay * slots["cols"] + (1 - decay) * col_mean.unsqueeze(0)
+            new["rows"], new["cols"] = row, col
+            vhat = row * col / row.mean(dim=rows + 1, keepdim=True)
         rsqrt_v = torch.rsqrt(v + eps)
         rsqrt_vhat = torch.rsqrt(vhat + eps)
+        full_shape = (3, *grad.shape)
+        # Row and column statistics stay factored until the concatenation tiles them.
         groups = [
             param.unsqueeze(0),
             grad.unsqueeze(0),
@@ -169,21 +179,32 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             m * rsqrt_v,
             rsqrt_v.unsqueeze(0),
             grad * rsqrt_vhat,
-            row_feature,
-            col_feature,
-            torch.rsqrt(row_feature + eps),
-            torch.rsqrt(col_feature + eps),
+            row.expand(full_shape),
+            col.expand(full_shape),
+            torch.rsqrt(row + eps).expand(full_shape),
+            torch.rsqrt(col + eps).expand(full_shape),
             m * rsqrt_vhat,
         ]
-        stacked = torch.cat([g.reshape(g.shape[0], -1) for g in groups])  # [28, coordinates]
+        return torch.cat(groups).reshape(28, -1), new
+
+    def _time(self, step: int, like: Tensor) -> Tensor:
+        return torch.tanh(step / like.new_tensor(TIMESCALES))
+
+    def features(
+        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The ``[coordinate, 39]`` inputs of one tensor and its new slots."""
+        stacked, new = self._raw_features(grad, param, slots, self._decays())
         normalised = unit_second_moment(stacked)
-        time = torch.tanh(step / grad.new_tensor(TIMESCALES))
+        time = self._time(step, grad)
         inputs = torch.cat([normalised.T, time.expand(normalised.shape[1], -1)], dim=1)
         return inputs, new
 
-    def forward(
+    def simple_forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
+        """The rule as the docstring states it: every coordinate's 39 inputs, then the MLP.
+        The reference :meth:`forward` must equal (to float rounding)."""
         config = self.config
         inputs, new_state = [], {}
         for key, grad in grads.items():
@@ -195,6 +216,36 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         out = x @ self.w2 + self.b2
         direction, magnitude = out[:, 0], out[:, 1]
         flat = exponential_step(direction, magnitude, config.step_scale, config.magnitude_scale)
+        return unflatten(flat, grads), new_state
+
+    def forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """:meth:`simple_forward`, computed without the ``[coordinate, 39]`` inputs.
+
+        The first layer is linear in the inputs, so both per-tensor normalisation and the
+        time features fold into it: a tensor's scaled features times ``w0[:28]`` are its
+        raw features times ``diag(s) w0[:28]`` (``s`` the tensor's 28 inverse root second
+        moments), and the time features, equal for every coordinate, add ``time @ w0[28:]``
+        to the bias. The network then runs feature-major (``[unit, coordinate]``).
+        """
+        config = self.config
+        decays = self._decays()
+        w0 = self.w0
+        new_state: State = {}
+        hidden = []
+        for key, grad in grads.items():
+            stacked, new_state[key] = self._raw_features(grad, params[key], state[key], decays)
+            stacked = stacked.to(w0.dtype)
+            count = stacked.shape[1]
+            second = torch.linalg.vector_norm(stacked, dim=1).square() / count
+            scale = (second + NORMALISE_EPS).rsqrt()
+            bias = self.b0 + self._time(step, w0) @ w0[28:]
+            hidden.append(torch.addmm(bias.unsqueeze(1), (w0[:28] * scale.unsqueeze(1)).T, stacked))
+        x = torch.relu(torch.cat(hidden, dim=1))
+        x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, x))
+        out = torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
+        flat = exponential_step(out[0], out[1], config.step_scale, config.magnitude_scale)
         return unflatten(flat, grads), new_state
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import torch
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.config import (
     ComponentConfig,
     Epsilon,
@@ -31,3 +35,16 @@ def moments(
     m = ema(slots["m"], grad, beta1)
     v = ema(slots["v"], grad * grad, beta2)
     return m, v, m / bias_correction(beta1, step), v / bias_correction(beta2, step)
+
+
+def foreach_moments(
+    grads: foreach.Tensors, slots: dict[str, foreach.Tensors], step: int, hyper: Mapping[str, float]
+) -> tuple[foreach.Tensors, foreach.Tensors, foreach.Tensors, foreach.Tensors]:
+    """:func:`moments` over every tensor at once, ``m`` and ``v`` written into ``slots``'
+    buffers; ``m_hat`` and ``v_hat`` are new tensors the caller may overwrite."""
+    beta1, beta2 = hyper["beta1"], hyper["beta2"]
+    m = foreach.ema_(slots["m"], grads, beta1)
+    v = foreach.ema_(slots["v"], foreach.squares(grads), beta2, scratch=True)
+    m_hat = torch._foreach_div(m, bias_correction(beta1, step))
+    v_hat = torch._foreach_div(v, bias_correction(beta2, step))
+    return m, v, m_hat, v_hat

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
+import torch
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.functional import safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
-from amalg.plugins.teachers._moments import MomentsConfig, moments
+from amalg.plugins.teachers._moments import MomentsConfig, foreach_moments, moments
 
 
 class AdamConfig(MomentsConfig):
@@ -31,3 +34,18 @@ class Adam(ElementwiseTeacher[AdamConfig]):
     ) -> TensorUpdate:
         m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
         return hyper["lr"] * m_hat / (safe_sqrt(v_hat) + hyper["eps"]), {"m": m, "v": v}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        m, v, delta, root = foreach_moments(grads, slots, step, hyper)
+        foreach.safe_sqrt_(root)
+        torch._foreach_add_(root, hyper["eps"])
+        torch._foreach_mul_(delta, hyper["lr"])
+        torch._foreach_div_(delta, root)
+        return delta, {"m": m, "v": v}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
+import torch
 from pydantic import Field
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.config import ComponentConfig, FirstMomentDecay, LearningRate
 from amalg.core.functional import bias_correction, ema
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
@@ -37,3 +40,21 @@ class Momentum(ElementwiseTeacher[MomentumConfig]):
         m = ema(slots["m"], grad, beta)
         m_hat = m / bias_correction(beta, step) if self.config.bias_correction else m
         return hyper["lr"] * m_hat, {"m": m}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        beta = hyper["beta"]
+        m = foreach.ema_(slots["m"], grads, beta)
+        delta: foreach.Tensors
+        if self.config.bias_correction:
+            delta = torch._foreach_div(m, bias_correction(beta, step))
+            torch._foreach_mul_(delta, hyper["lr"])
+        else:
+            delta = foreach.scaled(m, hyper["lr"])
+        return delta, {"m": m}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import ClassVar, Self
 
+import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.config import (
     ComponentConfig,
     Epsilon,
@@ -123,3 +126,30 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
         lr_t = hyper["lr"] * self.schedule(step)
         delta = lr_t * direction / (safe_sqrt(v_hat) + hyper["eps"])
         return delta + lr_t * hyper["adamw_weight_decay"] * param, {"m": m, "v": v}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        beta1, beta2 = hyper["beta1"], hyper["beta2"]
+        g = foreach.scaled(params, 2 * hyper["l2_weight_decay"])
+        torch._foreach_add_(g, grads)
+        m = foreach.ema_(slots["m"], g, beta1)
+        v = foreach.ema_(slots["v"], foreach.squares(g), beta2, scratch=True)
+        direction = torch._foreach_div(m, bias_correction(beta1, step))
+        root = torch._foreach_div(v, bias_correction(beta2, step))
+        if self.config.use_nesterov:
+            torch._foreach_mul_(direction, beta1)
+            torch._foreach_mul_(g, 1 - beta1)
+            torch._foreach_add_(direction, g)
+        lr_t = hyper["lr"] * self.schedule(step)
+        foreach.safe_sqrt_(root)
+        torch._foreach_add_(root, hyper["eps"])
+        torch._foreach_mul_(direction, lr_t)
+        torch._foreach_div_(direction, root)
+        torch._foreach_add_(direction, foreach.scaled(params, lr_t * hyper["adamw_weight_decay"]))
+        return direction, {"m": m, "v": v}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
+import torch
 from pydantic import Field
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.config import (
     ComponentConfig,
     Epsilon,
@@ -47,3 +50,23 @@ class RMSProp(ElementwiseTeacher[RMSPropConfig]):
         v = ema(slots["v"], grad * grad, beta2)
         v_hat = v / bias_correction(beta2, step) if self.config.bias_correction else v
         return hyper["lr"] * grad / safe_sqrt(v_hat + hyper["eps"]), {"v": v}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        beta2 = hyper["beta2"]
+        v = foreach.ema_(slots["v"], foreach.squares(grads), beta2, scratch=True)
+        if self.config.bias_correction:
+            root = torch._foreach_div(v, bias_correction(beta2, step))
+            torch._foreach_add_(root, hyper["eps"])
+        else:
+            root = torch._foreach_add(v, hyper["eps"])
+        foreach.safe_sqrt_(root)
+        delta = foreach.scaled(grads, hyper["lr"])
+        torch._foreach_div_(delta, root)
+        return delta, {"v": v}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.config import ComponentConfig, LearningRate
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
@@ -26,3 +28,13 @@ class SGD(ElementwiseTeacher[SGDConfig]):
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
     ) -> TensorUpdate:
         return hyper["lr"] * grad, {}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        return foreach.scaled(grads, hyper["lr"]), {}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from amalg.core import foreach
 from amalg.core.component import ConfigT
 from amalg.core.config import LearningRate
 from amalg.core.functional import safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
-from amalg.plugins.teachers._moments import MomentsConfig, moments
+from amalg.plugins.teachers._moments import MomentsConfig, foreach_moments, moments
 
 
 class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
@@ -31,6 +33,11 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
     def scale(agreement: Tensor) -> Tensor:
         """How the step grows with agreement between momentum and gradient."""
 
+    @staticmethod
+    @abstractmethod
+    def scale_(agreements: foreach.Tensors) -> None:
+        """:meth:`scale` in place over every tensor (the fast path)."""
+
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
     ) -> TensorUpdate:
@@ -38,6 +45,27 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
         root = safe_sqrt(v_hat) + hyper["eps"]
         agreement = torch.tanh(m_hat / root) * torch.tanh(grad / root)
         return hyper["lr"] * self.scale(agreement) * grad, {"m": m, "v": v}
+
+    def foreach_rule(
+        self,
+        grads: foreach.Tensors,
+        slots: dict[str, foreach.Tensors],
+        params: foreach.Tensors,
+        step: int,
+        hyper: Mapping[str, float],
+    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        m, v, agreement, root = foreach_moments(grads, slots, step, hyper)
+        foreach.safe_sqrt_(root)
+        torch._foreach_add_(root, hyper["eps"])
+        torch._foreach_div_(agreement, root)
+        torch._foreach_tanh_(agreement)
+        against = torch._foreach_div(grads, root)
+        torch._foreach_tanh_(against)
+        torch._foreach_mul_(agreement, against)
+        self.scale_(agreement)
+        torch._foreach_mul_(agreement, hyper["lr"])
+        torch._foreach_mul_(agreement, grads)
+        return agreement, {"m": m, "v": v}
 
 
 class AddSignConfig(MomentsConfig):
@@ -57,6 +85,10 @@ class AddSign(SignAgreementTeacher[AddSignConfig]):
     def scale(agreement: Tensor) -> Tensor:
         return 1 + agreement
 
+    @staticmethod
+    def scale_(agreements: foreach.Tensors) -> None:
+        torch._foreach_add_(agreements, 1)
+
 
 class PowerSignConfig(MomentsConfig):
     lr: LearningRate = 0.1
@@ -74,3 +106,7 @@ class PowerSign(SignAgreementTeacher[PowerSignConfig]):
     @staticmethod
     def scale(agreement: Tensor) -> Tensor:
         return torch.exp(agreement)
+
+    @staticmethod
+    def scale_(agreements: foreach.Tensors) -> None:
+        torch._foreach_exp_(agreements)

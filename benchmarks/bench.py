@@ -1,0 +1,171 @@
+"""amalg's speed and memory benchmark suite (``make bench``): measures, then appends one
+section to ``benchmarks/RESULTS.md``.
+
+(a) one unrolled amalgamation step / one plain Adam training step, on digits_cnn and train
+    (mock data: the timing does not depend on the pixels);
+(b) the optimizer step on 1M parameters of every teacher and student / torch.optim.Adam;
+(c) the whole training step of a user's model with amalg.optim / with torch.optim.Adam;
+(d) peak memory of meta-training against truncation length, unroll length and pool size;
+(e) ES, PES and merged throughput against tbptt.
+
+Every speed figure is a ratio to a baseline measured in the same process, in alternating
+rounds, with the median and range over rounds; the section names the machine, torch, the
+threads, the commit and the date. The issue's targets are checked at the end of the section.
+
+Usage::
+
+    python benchmarks/bench.py [--sections abcde] [--rounds 5] [--device cpu]
+                               [--output benchmarks/RESULTS.md | -] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from suite import amalgamation, estimators, memory, training_step, updates
+from suite.timing import ROOT, Series, command_line, header, timing_table
+
+import amalg
+
+SECTIONS = "abcde"
+
+
+@contextlib.contextmanager
+def mocked_datasets() -> Iterator[None]:
+    """tensorflow-datasets serving random examples of the real shapes (the train task's
+    MNIST is not needed, nor downloadable offline)."""
+    import tensorflow_datasets as tfds
+
+    with tempfile.TemporaryDirectory() as folder:
+        previous = os.environ.get("AMALG_DATA_DIR")
+        os.environ["AMALG_DATA_DIR"] = folder
+        try:
+            with tfds.testing.mock_data(num_examples=1024):
+                yield
+        finally:
+            if previous is None:
+                os.environ.pop("AMALG_DATA_DIR", None)
+            else:
+                os.environ["AMALG_DATA_DIR"] = previous
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _find(series: list[Series], label: str) -> Series | None:
+    return next((item for item in series if item.label == label), None)
+
+
+class Targets:
+    """The targets of the performance issue, checked against this run's medians."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def check(self, what: str, series: Series | None, limit: float) -> None:
+        if series is None:
+            return
+        ratio = sorted(series.ratios)[len(series.ratios) // 2]
+        verdict = "met" if ratio <= limit else "**not met**"
+        self.lines.append(f"- {what}: {ratio:.2f} against <= {limit:g}: {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=SECTIONS, help="Which of a-e to run.")
+    parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds per figure.")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for (b)-(d).")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"),
+                        help="The file the section is appended to; - prints it only.")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke test.")
+    parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe_memory:
+        print(json.dumps(memory.probe(**json.loads(args.probe_memory))))
+        return
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown or not args.sections:
+        parser.error(f"--sections takes letters of {SECTIONS!r}, not {args.sections!r}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch sees no CUDA device here")
+
+    title = "Speed and memory: `make bench`" + (" (quick smoke run)" if args.quick else "")
+    lines = header(title, command_line(), args.device)
+    lines += ["", f"{args.rounds} alternating rounds per figure; ratios are medians of the "
+              "per-round ratios to the baseline measured in the same rounds."]  # fmt: skip
+    targets = Targets()
+    if "a" in args.sections:
+        _say("(a) amalgamation step ...")
+        with mocked_datasets():
+            tasks = {name: amalg.create("task", name) for name in ("digits_cnn", "train")}
+            tables = amalgamation.run(tasks, args.rounds, args.quick)
+        lines += ["", "### (a) One unrolled amalgamation step / one plain Adam training step"]
+        lines += ["", amalgamation.__doc__.split("\n\n", 1)[1].strip()]
+        for name, series in tables.items():
+            lines += ["", f"{name} (train: mock data):" if name.startswith("train") else f"{name}:"]
+            lines += ["", *timing_table(series, "ms", "step")]
+            minmax = _find(series, "min-max, 2 teachers (first-order, default)")
+            targets.check(f"(a) min-max step on {name.split(',')[0]} / Adam step", minmax, 4.0)
+    if "b" in args.sections:
+        _say("(b) optimizer steps on 1M parameters ...")
+        tables = updates.run(args.device, args.rounds, args.quick)
+        lines += ["", "### (b) The optimizer step on 1M parameters / torch.optim.Adam (foreach)"]
+        lines += ["", updates.__doc__.split("\n\n", 1)[1].strip()]
+        lines += ["", *timing_table(tables["steps"], "ms", "optimizer")]
+        lines += ["", *timing_table(tables["floor"], "ms", "")]
+        for item in tables["steps"]:
+            if item.label.startswith("teacher "):
+                targets.check(f"(b) {item.label} / Adam foreach", item, 1.5)
+        targets.check("(b) small_fc_lopt / Adam foreach",
+                      _find(tables["steps"], "student small_fc_lopt"), 10.0)  # fmt: skip
+        targets.check("(b) rnnprop / its compute floor", tables["floor"][0], 3.0)
+    if "c" in args.sections:
+        _say("(c) whole training steps ...")
+        tables = training_step.run(args.device, args.rounds, args.quick)
+        lines += ["", "### (c) The whole training step with amalg.optim / torch.optim.Adam"]
+        lines += ["", training_step.__doc__.split("\n\n", 1)[1].strip()]
+        for model, series in tables.items():
+            lines += ["", f"{model}:", "", *timing_table(series, "ms", "optimizer")]
+        limits = {"train CNN (18k)": 1.3, "fmnist_mlp MLP (118k)": 2.0}
+        for model, series in tables.items():
+            targets.check(f"(c) small_fc_lopt on the {model} / Adam",
+                          _find(series, "amalg small_fc_lopt"), limits[model])  # fmt: skip
+    if "d" in args.sections:
+        _say("(d) peak memory (a process per configuration) ...")
+        tables = memory.run("digits_cnn", args.device)
+        lines += ["", "### (d) Peak memory of meta-training (digits_cnn, RNNProp, min-max)"]
+        lines += ["", memory.__doc__.split("\n\n", 1)[1].strip()]
+        for sweep, rows in tables.items():
+            lines += ["", f"Against {sweep}:", "", *memory.table(rows)]
+    if "e" in args.sections:
+        _say("(e) estimator throughput ...")
+        task = amalg.create("task", "digits_cnn")
+        length, series = estimators.run(task, args.rounds, args.quick)
+        lines += ["", f"### (e) Estimator throughput (digits_cnn, truncations of {length} steps)"]
+        lines += ["", estimators.__doc__.split("\n\n", 1)[1].strip()]
+        lines += ["", *estimators.table(series)]
+    if targets.lines:
+        lines += ["", "### Targets", "", *targets.lines]
+    text = "\n".join(lines) + "\n"
+    if args.output == "-":
+        print(text)
+        return
+    output = Path(args.output)
+    existing = output.read_text() if output.exists() else "# Benchmark results\n"
+    output.write_text(existing.rstrip("\n") + "\n\n" + text)
+    _say(f"appended to {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""(b) The optimizer step on about 1M parameters: every teacher and every student through
+``amalg.optim`` against ``torch.optim.Adam`` (foreach, the baseline, and fused).
+
+Parameters: a 1000x1000 matrix (factored by Adafactor-style features), a 1000 bias and a
+3x3x32x32 kernel, 1.01M in all, with fixed gradients. Only ``optimizer.step()`` is timed;
+learned optimizers run with ``warmup=0`` (the warmup's SGD steps would flatter them).
+
+RNNProp's compute floor is timed too: its two LSTM layers' and its dense layer's matrix
+products over the same coordinates and nothing else (about 10k flop per parameter), the
+least any implementation of the rule must compute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from suite.timing import Series, alternate
+
+import amalg
+import amalg.optim
+
+SHAPES = {"weight": (1000, 1000), "bias": (1000,), "kernel": (32, 32, 3, 3)}
+BASE = "torch.optim.Adam (foreach)"
+FLOOR = "rnnprop compute floor"
+
+
+def _tensors(device: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    params = [torch.randn(shape, generator=generator) for shape in SHAPES.values()]
+    grads = [torch.randn(shape, generator=generator) for shape in SHAPES.values()]
+    return [p.to(device) for p in params], [g.to(device) for g in grads]
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def _stepper(
+    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], device: str, steps: int
+) -> Callable[[], float]:
+    """Seconds per ``step()`` of the optimizer ``make`` builds (built on first use)."""
+    built: list[torch.optim.Optimizer] = []
+
+    def measure() -> float:
+        if not built:
+            params, grads = _tensors(device)
+            leaves = [torch.nn.Parameter(p) for p in params]
+            for leaf, grad in zip(leaves, grads, strict=True):
+                leaf.grad = grad
+            built.append(make(leaves))
+            built[0].step()  # states exist before the timing
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            built[0].step()
+        _sync(device)
+        return (time.perf_counter() - started) / steps
+
+    return measure
+
+
+def _floor(device: str, steps: int) -> Callable[[], float]:
+    student = amalg.create("student", "rnnprop")
+    hidden, layers = student.config.hidden, student.config.layers
+    coordinates = sum(torch.Size(shape).numel() for shape in SHAPES.values())
+    generator = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(coordinates, 2 + hidden, generator=generator)]
+    inputs += [torch.randn(coordinates, 2 * hidden, generator=generator)] * (layers - 1)
+    weights = [torch.randn(x.shape[1], 4 * hidden, generator=generator) for x in inputs]
+    dense = torch.randn(hidden, 1, generator=generator)
+    hidden_state = torch.randn(coordinates, hidden, generator=generator)
+    inputs, weights = [x.to(device) for x in inputs], [w.to(device) for w in weights]
+    dense, hidden_state = dense.to(device), hidden_state.to(device)
+
+    def measure() -> float:
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            for x, w in zip(inputs, weights, strict=True):
+                x @ w
+            hidden_state @ dense
+        _sync(device)
+        return (time.perf_counter() - started) / steps
+
+    return measure
+
+
+def run(device: str, rounds: int, quick: bool) -> dict[str, list[Series]]:
+    steps, slow_steps = (3, 1) if quick else (20, 2)
+    candidates: dict[str, Callable[[], float]] = {
+        BASE: _stepper(lambda p: torch.optim.Adam(p, 1e-3, foreach=True), device, steps),
+        "torch.optim.Adam (fused)": _stepper(
+            lambda p: torch.optim.Adam(p, 1e-3, fused=True), device, steps
+        ),
+    }
+    for info in amalg.list_components("teacher"):
+        if info.name == "trained":  # a saved optimizer: timed as the student it wraps
+            continue
+        candidates[f"teacher {info.name}"] = _stepper(
+            lambda p, name=info.name: amalg.optim.Teacher(name, p), device, steps
+        )
+    for info in amalg.list_components("student"):
+        rule = amalg.create("student", info.name)
+        candidates[f"student {info.name}"] = _stepper(
+            lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0), device, slow_steps
+        )
+    candidates[FLOOR] = _floor(device, slow_steps)
+    series = alternate(candidates, rounds, BASE)
+    floor = next(item for item in series if item.label == FLOOR)
+    rnnprop = next(item for item in series if item.label == "student rnnprop")
+    return {
+        "steps": series,
+        "floor": [
+            Series("rnnprop step / its compute floor", rnnprop.values, floor.values),
+        ],
+    }
