@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.amalg-installed
 
-.PHONY: run test pretrained lint typecheck format clean
+.PHONY: run test bench pretrained lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The speed and memory benchmarks, appended to benchmarks/RESULTS.md (ratios to baselines
+# measured in the same run; about 15 minutes on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
 
 # Trains the optimizers shipped in amalg/pretrained/ from their seeds and exports them
 # (a finished run in results/pretrained is reused: a rerun only exports).

@@ -6,7 +6,8 @@ section to ``benchmarks/RESULTS.md``.
 (b) the optimizer step on 1M parameters of every teacher and student / torch.optim.Adam;
 (c) the whole training step of a user's model with amalg.optim / with torch.optim.Adam;
 (d) peak memory of meta-training against truncation length, unroll length and pool size;
-(e) ES, PES and merged throughput against tbptt.
+(e) ES, PES and merged throughput against tbptt;
+(f) per-worker meta-training throughput with 2 worker processes against 1.
 
 Every speed figure is a ratio to a baseline measured in the same process, in alternating
 rounds, with the median and range over rounds; the section names the machine, torch, the
@@ -14,7 +15,7 @@ threads, the commit and the date. The issue's targets are checked at the end of 
 
 Usage::
 
-    python benchmarks/bench.py [--sections abcde] [--rounds 5] [--device cpu]
+    python benchmarks/bench.py [--sections abcdef] [--rounds 5] [--device cpu] [--workers 1 2]
                                [--output benchmarks/RESULTS.md | -] [--quick]
 """
 
@@ -30,12 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from suite import amalgamation, estimators, memory, training_step, updates
+from suite import amalgamation, estimators, memory, training_step, updates, workers
 from suite.timing import ROOT, Series, command_line, header, timing_table
 
 import amalg
 
-SECTIONS = "abcde"
+SECTIONS = "abcdef"
 
 
 @contextlib.contextmanager
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"),
                         help="The file the section is appended to; - prints it only.")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke test.")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="Worker counts (f) compares, the first the baseline.")  # fmt: skip
     parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_memory:
@@ -97,6 +100,8 @@ def main() -> None:
         parser.error(f"--sections takes letters of {SECTIONS!r}, not {args.sections!r}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if min(args.workers) < 1:
+        parser.error("--workers counts must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: torch sees no CUDA device here")
 
@@ -155,6 +160,19 @@ def main() -> None:
         lines += ["", f"### (e) Estimator throughput (digits_cnn, truncations of {length} steps)"]
         lines += ["", estimators.__doc__.split("\n\n", 1)[1].strip()]
         lines += ["", *estimators.table(series)]
+    if "f" in args.sections:
+        _say("(f) meta-training over worker processes ...")
+        threads, series = workers.run(args.workers, max(1, args.rounds // 2))
+        lines += ["", "### (f) Meta-training over worker processes: per-worker throughput"]
+        lines += ["", workers.__doc__.split("\n\n", 1)[1].strip()]
+        lines += ["", f"{threads} thread(s) per worker:", "", *workers.table(series)]
+        for item in series[1:]:
+            ratio = sorted(1 / r for r in item.ratios)[len(item.ratios) // 2]
+            verdict = "met" if ratio >= 0.8 else "**not met**"
+            targets.lines.append(
+                f"- (f) per-worker throughput with {item.label} / with 1: {ratio:.2f} against "
+                f">= 0.8: {verdict}"
+            )
     if targets.lines:
         lines += ["", "### Targets", "", *targets.lines]
     text = "\n".join(lines) + "\n"

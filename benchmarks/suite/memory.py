@@ -57,15 +57,16 @@ def probe(task: str, device: str, truncation: int, unroll: int, pool: int) -> di
     from amalg.core.training.trainer import build_engine
 
     values = {
+        "name": "memory-probe",
         "task": {"name": task},
         "student": {"name": "rnnprop"},
         "scheme": {"name": "minmax"},
         "teachers": [{"name": name} for name in POOL[:pool]],
-        "strategy": {"name": "repeat", "truncation": truncation, "unrolls": [unroll]},
+        "strategy": {"name": "repeat", "config": {"truncation": truncation, "unrolls": [unroll]}},
         "estimator": {"name": "tbptt"},
     }
     config, components = build_run(values)
-    predicted = sum(a.size for a in run_allocations(config, components)[:2]) / 2**20
+    predicted = sum(a.bytes for a in run_allocations(config, components)[:2]) / 2**20
     engine = build_engine(config, components)
     estimator = components.estimator
     phi = dict(components.student.named_parameters())
