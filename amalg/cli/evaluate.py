@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import numpy as np
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +22,7 @@ from amalg.core.analysis.evaluations import EvaluationSettings, EvaluationStore
 from amalg.core.analysis.sources import parse_source
 from amalg.core.analysis.statistics import best_log_validation_loss, final_log_training_loss
 from amalg.core.analysis.tuning import TuningStore, request_for, run_tuning
+from amalg.core.device import on_device, resolve_device
 from amalg.core.errors import ConfigError
 from amalg.core.interfaces import Task
 from amalg.core.registry import get_registry
@@ -83,6 +85,9 @@ def evaluate(
         typer.Option(help="Stored tunings (default: $AMALG_TUNING_DIR, else results/tuning)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+    device: Annotated[
+        str, typer.Option(help="Where the evaluations compute: cpu or cuda (cuda:N).")
+    ] = "cpu",
 ) -> None:
     """Evaluate optimizers on tasks (Huang et al. 2022, Section 5): every source trains each
     task from the same 100-step SGD warm start on the same batches, repeat by repeat; the
@@ -92,7 +97,8 @@ def evaluate(
     names = expand_tasks(task or [], suite or [], registry)
     if not names:
         raise ConfigError("amalg evaluate", [("--task", "give a task (--task NAME) or --suite")])
-    tasks = [cast(Task[Any], registry.create("task", name)) for name in names]
+    where = resolve_device(device)
+    tasks = [on_device(cast(Task[Any], registry.create("task", name)), where) for name in names]
     for built in tasks:
         built.batch_at("train", 0, 0)  # a dataset that is not there fails before any work
     settings = EvaluationSettings(steps, every, warmup_steps, warmup_lr, seed)
@@ -122,6 +128,8 @@ def evaluate(
             for built in tasks:
                 for source in parsed:
                     rule, how = source.rule(built, tuned_lr, registry)
+                    if isinstance(rule, torch.nn.Module):  # a student's phi goes with the task
+                        rule.to(where)
                     plan.append((built, source, rule, how))
             view.on_event(EvaluationStarted(total=len(plan) * repeats * steps))
             for built, source, rule, how in plan:

@@ -245,6 +245,18 @@ _OPTIONS = [
         annotation=Annotated[bool, typer.Option(help="Continue the run in the folder.")],
     ),
     inspect.Parameter(
+        "device",
+        inspect.Parameter.KEYWORD_ONLY,
+        default="cpu",
+        annotation=Annotated[
+            str,
+            typer.Option(
+                help="Where meta-training and evaluation compute: cpu or cuda (cuda:N). Not "
+                "part of the run: a run may be resumed on another device.",
+            ),
+        ],
+    ),
+    inspect.Parameter(
         "workers",
         inspect.Parameter.KEYWORD_ONLY,
         default=1,
@@ -304,14 +316,15 @@ def run(**options: Any) -> None:
     view = ProgressView(console)
     store = TuningStore(options["tuning_dir"])
     # Every mistake is found before the teachers are tuned (which may take a minute).
-    checked, _ = build_run(values)
-    count = _worker_count(options["workers"], checked.meta_optimizer.batch)
+    count = _worker_count(options["workers"], validate_run_config(values).meta_optimizer.batch)
+    device = _worker_device(options["device"], count)
+    checked, _ = build_run(values, device=device)
     folder = RunFolder(out if out is not None else Path("results") / checked.name)
-    launched = join()  # one of the processes torchrun started, or the single process
+    launched = join(device)  # one of the processes torchrun started, or the single process
     if not launched.main:
         # Worker 0 tunes, claims and prints; the others take its resolved run.
         values, resume_run = cast(tuple[dict[str, Any], bool], launched.share(None))
-        config, components = build_run(values)
+        config, components = build_run(values, device=device)
         execute(config, components, folder, resume=resume_run, workers=launched)
         return
     folder.precheck()
@@ -320,15 +333,20 @@ def run(**options: Any) -> None:
     try:
         with view:
             values = tune_teachers(values, store=store, on_event=view.on_event)
-        config, components = build_run(values)
+        config, components = build_run(values, device=device)
         claim = folder.claim(config.model_dump(mode="json"), resume)
         started = True
         if launched.size > 1:
             launched.share((values, claim is Claim.RESUME))
             workers = launched
         elif count > 1 and claim is not Claim.FINISHED:
-            spec = {"values": values, "folder": str(folder.path), "resume": claim is Claim.RESUME}
-            workers = start_workers(count, spec, on_failure=_worker_failed(folder))
+            spec = {
+                "values": values,
+                "folder": str(folder.path),
+                "resume": claim is Claim.RESUME,
+                "device": options["device"],
+            }
+            workers = start_workers(count, spec, device, on_failure=_worker_failed(folder))
         else:
             workers = SOLO
         if claim is Claim.FINISHED:
@@ -395,6 +413,14 @@ def _worker_count(asked: int, batch: int) -> int:
             ],
         )
     return count
+
+
+def _worker_device(asked: str, count: int) -> str:
+    """The device of this process: ``cuda`` spread over workers is one GPU each (their
+    local rank's)."""
+    if count > 1 and asked == "cuda":
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    return asked
 
 
 def _worker_failed(folder: RunFolder) -> Any:

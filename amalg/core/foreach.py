@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["Tensors", "copy", "ema_", "safe_sqrt_", "scaled", "squares"]
+__all__ = ["Tensors", "copy", "ema_", "moment_sqrt_", "scaled", "squares"]
 
 Tensors = list[Tensor] | tuple[Tensor, ...]
 
@@ -50,10 +50,10 @@ def ema_(averages: Tensors, values: Tensors, decay: float, *, scratch: bool = Fa
     return averages
 
 
-def safe_sqrt_(tensors: Tensors) -> Tensors:
-    """:func:`~amalg.core.functional.safe_sqrt`'s values in place: ``sqrt(x)`` where
-    ``x > 0``, 0 elsewhere, except NaN, which stays NaN (safe_sqrt gives 0; a NaN second
-    moment comes from a NaN gradient, which makes every rule's step NaN either way)."""
-    torch._foreach_clamp_min_(tensors, 0.0)
+def moment_sqrt_(tensors: Tensors) -> Tensors:
+    """:func:`~amalg.core.functional.safe_sqrt`'s values in place, for second moments (EMAs
+    of squares, never negative): ``sqrt(x)``, which is 0 at 0 as safe_sqrt is. (A NaN
+    moment stays NaN where safe_sqrt gives 0: it comes from a NaN gradient, which makes
+    every rule's step NaN either way.)"""
     torch._foreach_sqrt_(tensors)
     return tensors

@@ -16,7 +16,10 @@ from amalg.core.registry import get_registry
 from amalg.optim import OptimizerUsageError, RuleOptimizer
 
 STUDENTS = [info.name for info in get_registry().components("student")]
-X, Y = torch.randn(32, 5, generator=torch.Generator().manual_seed(1)), torch.randn(32, 2)
+X, Y = (
+    torch.randn(32, 5, generator=torch.Generator().manual_seed(1)),
+    torch.randn(32, 2, generator=torch.Generator().manual_seed(2)),
+)
 
 
 def model(dtype: torch.dtype = torch.float32) -> nn.Module:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import torch
+
 from amalg.core.component import Component
+from amalg.core.device import on_device, resolve_device
 from amalg.core.errors import ConfigError
 from amalg.core.interfaces import (
     AmalgamationScheme,
@@ -29,6 +32,8 @@ class Components:
     """A run's components by kind, each under its key (label or name), in config order."""
 
     by_kind: dict[str, dict[str, Component[Any]]] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    """Where the run computes (its task's tensors and its student's phi live there)."""
 
     def of(self, kind: str) -> dict[str, Component[Any]]:
         """The components of ``kind`` by key (empty when the run has none)."""
@@ -73,17 +78,18 @@ class Components:
 
 
 def build_run(
-    values: dict[str, Any], registry: Registry | None = None
+    values: dict[str, Any], registry: Registry | None = None, device: str = "cpu"
 ) -> tuple[RunSettings, Components]:
-    """Validate a run config, build its components and fill in every default.
+    """Validate a run config, build its components on ``device`` and fill in every default.
 
     Raises before any work: unknown components (with close matches), bad values (naming the
     field), a component given twice under one key, a number of teachers the scheme does not
-    take, a run that cannot fit in memory, a dataset that is not there.
+    take, a run that cannot fit in memory, a dataset that is not there, a device that is not
+    there.
     """
     registry = registry or get_registry()
     config = validate_run_config(values)
-    components = Components()
+    components = Components(device=resolve_device(device))
     resolved = config.model_dump(mode="json")
     for row in RUN_KINDS:
         choices = config.choices(row.kind)
@@ -117,6 +123,11 @@ def build_run(
                 entry["config"] = settings
         elif dumped:
             resolved[row.field]["config"] = dumped[0]
+    task = components.by_kind["task"]
+    task.update(
+        {key: on_device(cast(Task, value), components.device) for key, value in task.items()}
+    )
+    components.student.to(components.device)
     components.scheme.check_teacher_count(len(components.teachers))
     check_budget(config, components)
     # Reading one batch now makes a dataset that is not there fail before any work.

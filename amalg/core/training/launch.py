@@ -107,10 +107,13 @@ def worker_main(spec_path: str) -> int:
     from amalg.core.training.run import execute
 
     spec = json.loads(Path(spec_path).read_text())
-    workers = join(spec.get("device", "cpu"))
+    device = spec.get("device", "cpu")
+    if device == "cuda":  # one GPU per worker: its local rank's
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    workers = join(device)
     if workers.main:
         raise WorkersError("worker 0 is the process that started the others")
-    config, components = build_run(spec["values"])
+    config, components = build_run(spec["values"], device=device)
     execute(config, components, RunFolder(spec["folder"]), resume=spec["resume"], workers=workers)
     return 0
 

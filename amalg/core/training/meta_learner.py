@@ -39,8 +39,16 @@ class MetaLearner:
         return dict(self.student.named_parameters())
 
     def reset(self, generator: torch.Generator) -> None:
-        """Fresh phi drawn from ``generator`` (the optimizer's moments start empty)."""
+        """Fresh phi drawn from ``generator`` (the optimizer's moments start empty). A
+        student on a GPU draws on the CPU, as every draw of a run is made, then moves."""
+        device = next(self.student.parameters()).device
+        if device.type == "cpu":
+            self.student.reset_parameters(generator)
+            return
+        # Module.to swaps each parameter's data, not the parameter: the optimizer keeps it.
+        self.student.to("cpu")
         self.student.reset_parameters(generator)
+        self.student.to(device)
 
     def step(self, grads: Params) -> bool:
         """Apply one meta-gradient; False (and phi and the moments restored) if phi would

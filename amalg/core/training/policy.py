@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
+from amalg.core.component import Component
 from amalg.core.interfaces import PolicyPhase, Student
 from amalg.core.registry import Registry
 from amalg.core.run_folder import Claim, RunFolder, RunFolderError, load_student
@@ -54,11 +57,12 @@ def train_policy(
     on_event: EventSink = lambda event: None,
     registry: Registry | None = None,
     workers: Workers = SOLO,
+    device: torch.device | str = "cpu",
 ) -> Student:
     """The trained policy of ``config``'s run in ``folder``: loaded when its phase is done,
     else meta-trained (continuing its last checkpoint when ``resume``) and saved. Worker 0
     claims and writes the policy's folder; every worker trains and returns the policy."""
-    settings, parts = build_run(policy_values(config, phase), registry)
+    settings, parts = build_run(policy_values(config, phase), registry, str(device))
     policy = RunFolder(folder.path / POLICY_FOLDER)
     pool = ", ".join(teacher.key for teacher in config.choices("teacher"))
     claim = None
@@ -67,7 +71,7 @@ def train_policy(
     claim = workers.share(claim)
     if claim is Claim.FINISHED:
         try:
-            trained = load_student(policy.path, registry)
+            trained = load_student(policy.path, registry).to(parts.device)
         except RunFolderError as error:
             raise RunFolderError(
                 f"{error}; delete {policy.result_path} and resume: the policy is saved again "
@@ -88,4 +92,5 @@ def train_policy(
 def with_policy(components: Components, phase: PolicyPhase, policy: Student) -> Components:
     """The run's components with the policy as the single teacher (for meta-training only:
     the final comparison keeps the run's teachers)."""
-    return Components(by_kind={**components.by_kind, "teacher": {phase.target: policy}})
+    teachers: dict[str, Component[Any]] = {phase.target: policy}
+    return Components(by_kind={**components.by_kind, "teacher": teachers}, device=components.device)

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from amalg.core.analysis.comparison import Contender, TaskComparison, compare
 from amalg.core.analysis.evaluation import Curves
+from amalg.core.device import on_device
 from amalg.core.functional import Params
 from amalg.core.interfaces import Task, Teacher
 from amalg.core.registry import Registry, get_registry
@@ -78,7 +79,9 @@ def execute(
     training = components
     phase = components.scheme.policy_phase()
     if phase is not None:
-        policy = train_policy(config, phase, folder, resume, on_event, registry, workers)
+        policy = train_policy(
+            config, phase, folder, resume, on_event, registry, workers, components.device
+        )
         training = with_policy(components, phase, policy)
         student = config.choice("student").name
         on_event(PhaseStarted(2, 2, f"distilling the {student} student from the policy"))
@@ -115,7 +118,7 @@ def evaluate_run(
     main = config.choice("task").name
     tasks: list[tuple[str, Task[Any]]] = [(main, components.task)]
     tasks += [
-        (name, cast(Task[Any], registry.create("task", name)))
+        (name, on_device(cast(Task[Any], registry.create("task", name)), components.device))
         for name in evaluation.tasks
         if name != main
     ]

@@ -76,9 +76,9 @@ class DPSGDTask(ImageClassifierTask[DPConfigT]):
         for key, per_example in grads.items():
             total = torch.einsum("b,b...->...", scale, per_example)
             if sigma > 0:
-                noise = torch.randn(
-                    total.shape, generator=generator, dtype=total.dtype, device=total.device
-                )
+                # Drawn on the CPU (the generator's device), so any device draws the same noise.
+                noise = torch.randn(total.shape, generator=generator, dtype=total.dtype)
+                noise = noise.to(total.device)
                 total = total + sigma * noise
             result[key] = total / size
         return (losses.mean() if loss is None else loss), result

@@ -44,7 +44,7 @@ class Adam(ElementwiseTeacher[AdamConfig]):
         hyper: Mapping[str, float],
     ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
         m, v, delta, root = foreach_moments(grads, slots, step, hyper)
-        foreach.safe_sqrt_(root)
+        foreach.moment_sqrt_(root)
         torch._foreach_add_(root, hyper["eps"])
         torch._foreach_mul_(delta, hyper["lr"])
         torch._foreach_div_(delta, root)

@@ -147,7 +147,7 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
             torch._foreach_mul_(g, 1 - beta1)
             torch._foreach_add_(direction, g)
         lr_t = hyper["lr"] * self.schedule(step)
-        foreach.safe_sqrt_(root)
+        foreach.moment_sqrt_(root)
         torch._foreach_add_(root, hyper["eps"])
         torch._foreach_mul_(direction, lr_t)
         torch._foreach_div_(direction, root)

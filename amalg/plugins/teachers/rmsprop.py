@@ -66,7 +66,7 @@ class RMSProp(ElementwiseTeacher[RMSPropConfig]):
             torch._foreach_add_(root, hyper["eps"])
         else:
             root = torch._foreach_add(v, hyper["eps"])
-        foreach.safe_sqrt_(root)
+        foreach.moment_sqrt_(root)
         delta = foreach.scaled(grads, hyper["lr"])
         torch._foreach_div_(delta, root)
         return delta, {"v": v}

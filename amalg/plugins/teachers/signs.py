@@ -55,7 +55,7 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
         hyper: Mapping[str, float],
     ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
         m, v, agreement, root = foreach_moments(grads, slots, step, hyper)
-        foreach.safe_sqrt_(root)
+        foreach.moment_sqrt_(root)
         torch._foreach_add_(root, hyper["eps"])
         torch._foreach_div_(agreement, root)
         torch._foreach_tanh_(agreement)
