@@ -61,11 +61,13 @@ def flatten(tree: Params) -> Tensor:
 def unflatten(flat: Tensor, like: Params) -> Params:
     """``flat`` cut back into tensors of ``like``'s keys, shapes and dtypes (the inverse of
     :func:`flatten`)."""
-    result, offset = {}, 0
-    for key, value in like.items():
-        result[key] = flat[offset : offset + value.numel()].view_as(value).to(value.dtype)
-        offset += value.numel()
-    return result
+    # One split, not a slice per tensor: its backward is one concatenation, where each
+    # slice's would fill a zero tensor of the whole vector.
+    pieces = torch.split(flat, [value.numel() for value in like.values()])
+    return {
+        key: piece.view_as(value).to(value.dtype)
+        for (key, value), piece in zip(like.items(), pieces, strict=True)
+    }
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:

@@ -85,17 +85,16 @@ def lstm_step(
     four gates instead of three over strided slices, the cell update fused by ``addcmul``.
     It carries autograd (nothing it overwrites is saved for the backward pass)."""
     hs, cs = [], []
-    quarter = h.shape[-1]
     for layer in range(layers):
         gates = torch.addmm(getattr(module, f"bias{layer}"), x, getattr(module, f"kernel{layer}"))
         gates = gates.addmm_(h[layer], getattr(module, f"recurrent{layer}"))
         # The candidate's quarter of the sigmoid is wasted; one contiguous pass still wins.
-        active = torch.sigmoid(gates)
-        candidate = torch.tanh(gates[:, 2 * quarter : 3 * quarter])
-        cell = torch.addcmul(
-            active[:, quarter : 2 * quarter] * c[layer], active[:, :quarter], candidate
-        )
-        x = active[:, 3 * quarter :] * torch.tanh(cell)
+        # chunk, not slices: the backward of a split is one concatenation, a slice's fills
+        # a zero tensor of the whole gates.
+        i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
+        candidate = torch.tanh(gates.chunk(4, dim=1)[2])
+        cell = torch.addcmul(f * c[layer], i, candidate)
+        x = o * torch.tanh(cell)
         hs.append(x)
         cs.append(cell)
     return x, torch.stack(hs), torch.stack(cs)
