@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ class Targets:
     def check(self, what: str, series: Series | None, limit: float) -> None:
         if series is None:
             return
-        ratio = sorted(series.ratios)[len(series.ratios) // 2]
+        ratio = statistics.median(series.ratios)
         verdict = "met" if ratio <= limit else "**not met**"
         self.lines.append(f"- {what}: {ratio:.2f} against <= {limit:g}: {verdict}")
 
@@ -167,7 +168,7 @@ def main() -> None:
         lines += ["", workers.__doc__.split("\n\n", 1)[1].strip()]
         lines += ["", f"{threads} thread(s) per worker:", "", *workers.table(series)]
         for item in series[1:]:
-            ratio = sorted(1 / r for r in item.ratios)[len(item.ratios) // 2]
+            ratio = statistics.median(1 / r for r in item.ratios)
             verdict = "met" if ratio >= 0.8 else "**not met**"
             targets.lines.append(
                 f"- (f) per-worker throughput with {item.label} / with 1: {ratio:.2f} against "

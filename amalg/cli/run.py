@@ -19,6 +19,7 @@ from rich.text import Text
 from amalg.cli.errors import fail, reports_errors
 from amalg.cli.views import ProgressView, comparison_tables
 from amalg.core.analysis.tuning import TuningStore
+from amalg.core.device import worker_device
 from amalg.core.errors import ConfigError
 from amalg.core.pools import pool_teachers
 from amalg.core.registry import get_registry
@@ -35,7 +36,7 @@ from amalg.core.runconfig import (
 )
 from amalg.core.suites import expand_tasks
 from amalg.core.training.build import build_run
-from amalg.core.training.launch import start_workers
+from amalg.core.training.launch import start_workers, stop_workers
 from amalg.core.training.learning_rates import tune_teachers
 from amalg.core.training.run import execute
 from amalg.core.training.workers import SOLO, join
@@ -317,7 +318,7 @@ def run(**options: Any) -> None:
     store = TuningStore(options["tuning_dir"])
     # Every mistake is found before the teachers are tuned (which may take a minute).
     count = _worker_count(options["workers"], validate_run_config(values).meta_optimizer.batch)
-    device = _worker_device(options["device"], count)
+    device = worker_device(options["device"], count, int(os.environ.get("LOCAL_RANK", "0")))
     checked, _ = build_run(values, device=device)
     folder = RunFolder(out if out is not None else Path("results") / checked.name)
     launched = join(device)  # one of the processes torchrun started, or the single process
@@ -376,6 +377,7 @@ def run(**options: Any) -> None:
         raise fail(message, 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        stop_workers()
     for table in comparison_tables(result.tasks, config):
         console.print(table)
     console.print(
@@ -413,14 +415,6 @@ def _worker_count(asked: int, batch: int) -> int:
             ],
         )
     return count
-
-
-def _worker_device(asked: str, count: int) -> str:
-    """The device of this process: ``cuda`` spread over workers is one GPU each (their
-    local rank's)."""
-    if count > 1 and asked == "cuda":
-        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-    return asked
 
 
 def _worker_failed(folder: RunFolder) -> Any:

@@ -21,7 +21,14 @@ from amalg.core.errors import AmalgError
 from amalg.core.functional import Params
 from amalg.core.interfaces import Batch, Split, Task
 
-__all__ = ["DeviceError", "OnDevice", "on_device", "resolve_device", "to_device"]
+__all__ = [
+    "DeviceError",
+    "OnDevice",
+    "on_device",
+    "resolve_device",
+    "to_device",
+    "worker_device",
+]
 
 
 class DeviceError(AmalgError):
@@ -51,6 +58,27 @@ def resolve_device(name: str) -> torch.device:
             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
         )
     return torch.device("cuda", index)
+
+
+def worker_device(asked: str, workers: int, local_rank: int) -> str:
+    """The device of one of ``workers`` processes on a machine: ``cuda`` is one GPU each,
+    the local rank's; one line when that cannot be."""
+    if workers == 1:
+        return asked
+    device = resolve_device(asked)
+    if device.type == "cpu":
+        return "cpu"
+    if ":" in asked:
+        raise DeviceError(
+            f"--device {asked} with {workers} workers: each worker takes its own GPU (its local "
+            "rank's); give --device cuda"
+        )
+    if torch.cuda.device_count() < workers:
+        raise DeviceError(
+            f"{workers} workers on CUDA need {workers} GPUs, one each; this machine has "
+            f"{torch.cuda.device_count()}: run with --workers {torch.cuda.device_count()}"
+        )
+    return f"cuda:{local_rank}"
 
 
 def to_device(tree: Any, device: torch.device) -> Any:

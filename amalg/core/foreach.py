@@ -5,7 +5,8 @@ tensor at once with ``torch._foreach_*`` calls: one Python call per operation in
 per operation and tensor, and in-place arithmetic on buffers it owns instead of a new tensor
 for every intermediate. Each helper performs the same floating-point operations in the same
 order as its functional twin, so a fast path built from them gives results bitwise equal to
-the simple path (the tests check it with ``torch.equal``). None of this is differentiable:
+the simple path on the CPU (the tests check it with ``torch.equal``; CUDA's fused foreach
+kernels may round a division differently). None of this is differentiable:
 fast paths run only where no autograd graph is wanted.
 
 ``Tensors`` lists are in parameter key order. A helper whose name ends in ``_`` overwrites

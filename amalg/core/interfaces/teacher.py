@@ -132,11 +132,18 @@ class ElementwiseTeacher(Teacher[ConfigT]):
     once (``torch._foreach_*``), writing into buffers it owns. ``update`` takes it whenever no
     autograd graph is wanted (nothing requires a gradient, every hyperparameter is a number):
     teachers stepping beside a student in meta-training, evaluation, ``amalg.optim``. It must
-    give results bitwise equal to :meth:`rule` (the teacher contract checks it), which the
-    helpers of :mod:`amalg.core.foreach` make easy: they round as the functional blocks do.
+    give results bitwise equal to :meth:`rule` on the CPU (the teacher contract checks it),
+    which the helpers of :mod:`amalg.core.foreach` make easy: they round as the functional
+    blocks do. (On CUDA, torch's fused foreach kernels may round a division differently from
+    the per-tensor ones: equal to rounding there.)
     """
 
     slots: ClassVar[tuple[str, ...]] = ()
+
+    fast_twins: ClassVar[dict[str, str]] = {"rule": "foreach_rule"}
+    """Each method of the rule and its fast twin. A subclass that overrides a method but not
+    its twin (``rule`` but not ``foreach_rule``) has no fast path: it would compute its
+    parent's rule."""
 
     def init(self, params: Params) -> State:
         return {
@@ -196,7 +203,7 @@ class ElementwiseTeacher(Teacher[ConfigT]):
 
     def _fast(self, grads: Params, state: State, params: Params, hyper: Hyper) -> bool:
         """Whether the fast path may run: it has one, and no graph is wanted."""
-        if type(self).foreach_rule is ElementwiseTeacher.foreach_rule or not grads:
+        if not grads or not _has_fast_path(type(self)):
             return False
         if any(isinstance(value, Tensor) for value in hyper.values()):
             return False
@@ -227,3 +234,18 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         numbers here.
         """
         return None
+
+
+def _owner(cls: type, name: str) -> type:
+    """The class in ``cls``'s method resolution order that defines ``name``."""
+    return next(base for base in cls.__mro__ if name in vars(base))
+
+
+def _has_fast_path(cls: type[ElementwiseTeacher[Any]]) -> bool:
+    """Whether ``cls``'s fast path is its own rule's: every fast twin is defined with or
+    after the method it stands for."""
+    if _owner(cls, "foreach_rule") is ElementwiseTeacher:
+        return False
+    return all(
+        issubclass(_owner(cls, fast), _owner(cls, plain)) for plain, fast in cls.fast_twins.items()
+    )

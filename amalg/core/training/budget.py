@@ -123,14 +123,20 @@ def check_budget(config: RunSettings, components: Components) -> list[Allocation
     """The run's allocations; raises :class:`BudgetError` when they cannot fit in the
     memory available now."""
     allocations = run_allocations(config, components)
-    available = available_memory()
+    device = components.device
+    if device.type == "cuda":
+        # The graph and the states live on the GPU: its free memory is the limit.
+        available: int | None = int(torch.cuda.mem_get_info(device)[0])
+        where = f"free on {device}"
+    else:
+        available, where = available_memory(), "available"
     total = sum(item.bytes for item in allocations)
     if available is not None and total > available:
         largest = max(allocations, key=lambda item: item.bytes)
         raise BudgetError(
             f"this run would hold at least {total / GiB:.1f} GiB in memory (largest: "
             f"{largest.what}, {largest.bytes / GiB:.1f} GiB) but {available / GiB:.1f} GiB "
-            "is available; shorten the truncation, shrink the student or the task, or lower "
+            f"is {where}; shorten the truncation, shrink the student or the task, or lower "
             "evaluation.horizon and evaluation.seeds"
         )
     return allocations

@@ -27,7 +27,10 @@ from typing import Any
 
 from amalg.core.training.workers import Workers, WorkersError, join
 
-__all__ = ["start_workers", "worker_main"]
+__all__ = ["start_workers", "stop_workers", "worker_main"]
+
+_children: list[tuple[int, subprocess.Popen[bytes], Path]] = []
+_stopping = threading.Event()
 
 
 def _free_port() -> int:
@@ -66,23 +69,48 @@ def start_workers(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            # Not in the terminal's process group: Ctrl-C is worker 0's to handle, and
+            # stop_workers() ends the others.
+            start_new_session=True,
         )
         children.append((rank, process, folder / f"worker-{rank}.log"))
+    _children[:] = children
+    _stopping.clear()
     os.environ.update({**shared, "RANK": "0", "LOCAL_RANK": "0"})
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 
         torch.set_num_threads(int(threads))
     threading.Thread(target=_watch, args=(children, on_failure), daemon=True).start()
-    return join(device)
+    try:
+        return join(device)
+    except BaseException:
+        stop_workers()
+        raise
+
+
+def stop_workers() -> None:
+    """End the workers this process started (worker 0 stopping: done, failed or
+    interrupted); those still running are terminated. Nothing to do without workers."""
+    _stopping.set()
+    for _, process, _ in _children:
+        if process.poll() is None:
+            process.terminate()
+    for _, process, _ in _children:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    _children.clear()
 
 
 def _watch(children: list[tuple[int, subprocess.Popen[bytes], Path]], on_failure: Any) -> None:
-    """Follow the other workers; on a failure, stop them all and end this process."""
-    while True:
+    """Follow the other workers; on a failure, stop them all and end this process (unless
+    worker 0 is already stopping them)."""
+    while not _stopping.is_set():
         for rank, process, log in children:
             code = process.poll()
-            if code is None or code == 0:
+            if code is None or code == 0 or _stopping.is_set():
                 continue
             for _, other, _ in children:
                 if other.poll() is None:
@@ -102,14 +130,14 @@ def _watch(children: list[tuple[int, subprocess.Popen[bytes], Path]], on_failure
 
 def worker_main(spec_path: str) -> int:
     """A worker other than 0: build the run of the spec and meta-train its share."""
+    from amalg.core.device import worker_device
     from amalg.core.run_folder import RunFolder
     from amalg.core.training.build import build_run
     from amalg.core.training.run import execute
 
     spec = json.loads(Path(spec_path).read_text())
-    device = spec.get("device", "cpu")
-    if device == "cuda":  # one GPU per worker: its local rank's
-        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = worker_device(spec.get("device", "cpu"), size, rank)
     workers = join(device)
     if workers.main:
         raise WorkersError("worker 0 is the process that started the others")

@@ -249,15 +249,16 @@ class Trainer:
                     self.learner.phi, truncation, states[trajectory], generator
                 )
                 finite = estimate.log.finite and is_finite(estimate.grads)
-                local.append(
-                    _Estimate(trajectory, estimate.grads if finite else None, estimate.log)
-                )
+                grads = self._sendable(estimate.grads) if finite else None
+                local.append(_Estimate(trajectory, grads, estimate.log))
                 states[trajectory] = estimate.state
             gathered = [item for part in self.workers.gather(local) for item in part]
             gathered.sort(key=lambda item: item.trajectory)
             kept = [item for item in gathered if item.grads is not None]
             dropped = [item.trajectory for item in gathered if item.grads is None]
-            if kept and not self.learner.step(_average([cast(Params, i.grads) for i in kept])):
+            if kept and not self.learner.step(
+                self._received([cast(Params, i.grads) for i in kept])
+            ):
                 dropped += [item.trajectory for item in kept]
                 kept = []
             for trajectory in dropped:
@@ -269,6 +270,21 @@ class Trainer:
                 logs.last[item.trajectory] = item.log
             if not alive:
                 return
+
+    def _sendable(self, grads: Params) -> Params:
+        """A meta-gradient as workers exchange it: on the CPU (a pickled CUDA tensor would
+        arrive on the sender's GPU); a single process keeps it where it is."""
+        if self.workers.size == 1:
+            return grads
+        return {key: value.detach().cpu() for key, value in grads.items()}
+
+    def _received(self, grads: list[Params]) -> Params:
+        """The mean of gathered meta-gradients (computed where they arrived, the CPU for
+        workers: the same on every worker), back on the run's device."""
+        mean = _average(grads)
+        if self.workers.size == 1:
+            return mean
+        return {key: value.to(self.parts.device) for key, value in mean.items()}
 
     def _validate(self, seeds: list[int], length: int) -> float:
         """The engine's validation, its trajectories dealt out to the workers."""

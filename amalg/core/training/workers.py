@@ -91,9 +91,9 @@ def join(device: str = "cpu", timeout_minutes: float = 30.0) -> Workers:
         raise WorkersError("this torch build has no torch.distributed: run with --workers 1")
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         try:
+            if backend == "nccl":
+                torch.cuda.set_device(torch.device(device))
             dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
         except (RuntimeError, ValueError) as error:
             raise WorkersError(

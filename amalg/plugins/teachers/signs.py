@@ -27,6 +27,7 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
     """
 
     slots = ("m", "v")
+    fast_twins: ClassVar[dict[str, str]] = {"rule": "foreach_rule", "scale": "scale_"}
 
     @staticmethod
     @abstractmethod
