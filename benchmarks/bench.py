@@ -32,10 +32,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from suite import amalgamation, estimators, memory, training_step, updates, workers
-from suite.timing import ROOT, Series, command_line, header, timing_table
+from suite.code import requested, use_checkout
 
-import amalg
+CODE = requested(sys.argv)
+if CODE is not None:  # before any import of amalg
+    use_checkout(CODE)
+
+from suite import amalgamation, estimators, memory, training_step, updates, workers  # noqa: E402
+from suite.timing import ROOT, Series, command_line, commit, header, timing_table  # noqa: E402
+
+import amalg  # noqa: E402
 
 SECTIONS = "abcdef"
 
@@ -91,6 +97,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke test.")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="Worker counts (f) compares, the first the baseline.")  # fmt: skip
+    parser.add_argument("--code", type=Path,
+                        help="Measure the amalg of this checkout (a before) instead of the "
+                        "installed one; sections a, b, c and e.")  # fmt: skip
     parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_memory:
@@ -103,11 +112,16 @@ def main() -> None:
         parser.error("--rounds must be at least 1")
     if min(args.workers) < 1:
         parser.error("--workers counts must be at least 1")
+    if args.code is not None and set(args.sections) & set("df"):
+        parser.error("--code measures sections a, b, c and e (d and f start processes that "
+                     "would import the installed amalg): give --sections abce")  # fmt: skip
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: torch sees no CUDA device here")
 
     title = "Speed and memory: `make bench`" + (" (quick smoke run)" if args.quick else "")
-    lines = header(title, command_line(), args.device)
+    if args.code is not None:
+        title += f", amalg as of commit `{commit(args.code)}`"
+    lines = header(title, command_line(), args.device, args.code or ROOT)
     lines += ["", f"{args.rounds} alternating rounds per figure; ratios are medians of the "
               "per-round ratios to the baseline measured in the same rounds."]  # fmt: skip
     targets = Targets()

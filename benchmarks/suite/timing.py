@@ -71,15 +71,16 @@ def timing_table(series: list[Series], unit: str, first: str) -> list[str]:
     return lines
 
 
-def commit() -> str:
-    """The commit measured, marked ``+changes`` when the working tree differs from it."""
+def commit(where: Path = ROOT) -> str:
+    """The commit measured (of the checkout ``where``), marked ``+changes`` when the working
+    tree differs from it."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            ["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
             check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
@@ -108,13 +109,17 @@ def machine(device: str) -> str:
     )
 
 
-def header(title: str, command: str, device: str) -> list[str]:
-    """A RESULTS.md section's heading and provenance lines."""
+def header(title: str, command: str, device: str, code: Path = ROOT) -> list[str]:
+    """A RESULTS.md section's heading and provenance lines (``code``: the checkout whose
+    amalg is measured; the suite is this one's)."""
     today = datetime.date.today().isoformat()
+    measured = f"commit `{commit(code)}`"
+    if code.resolve() != ROOT:
+        measured = f"amalg of commit `{commit(code)}`, the suite of commit `{commit()}`"
     return [
         f"## {title} ({today})",
         "",
-        f"`{command}` (commit `{commit()}`), {machine(device)}.",
+        f"`{command}` ({measured}), {machine(device)}.",
     ]
 
 

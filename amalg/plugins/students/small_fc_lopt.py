@@ -145,30 +145,6 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The 28 features of one tensor before normalisation, ``[28, coordinates]``, and
         its new slots."""
-        dense, row, col, new = self._feature_parts(grad, param, slots, decays)
-        full_shape = (3, *grad.shape)
-        eps = self.config.eps
-        groups = [
-            dense[:13],
-            row.expand(full_shape),
-            col.expand(full_shape),
-            torch.rsqrt(row + eps).expand(full_shape),
-            torch.rsqrt(col + eps).expand(full_shape),
-            dense[13:],
-        ]
-        return torch.cat(groups).reshape(28, -1), new
-
-    def _feature_parts(
-        self,
-        grad: Tensor,
-        param: Tensor,
-        slots: dict[str, Tensor],
-        decays: tuple[Tensor, Tensor, Tensor],
-    ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
-        """One tensor's features as they are computed: the 16 that differ per coordinate
-        (features 0-12 and 25-27, ``[16, *shape]``), the row and column statistics in
-        their factored shapes (``[3, *shape]`` with the other dimension 1; a tensor of rank
-        below 2 has full ones), and the new slots."""
         eps = self.config.eps
         momentum, rms, adafactor = (d.to(grad.dtype) for d in decays)
         rms = rms.squeeze(0)  # a scalar: v keeps the shape of a 0-dimensional parameter
@@ -193,7 +169,9 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             vhat = row * col / row.mean(dim=rows + 1, keepdim=True)
         rsqrt_v = torch.rsqrt(v + eps)
         rsqrt_vhat = torch.rsqrt(vhat + eps)
-        dense = [
+        full_shape = (3, *grad.shape)
+        # Row and column statistics stay factored until the concatenation tiles them.
+        groups = [
             param.unsqueeze(0),
             grad.unsqueeze(0),
             m,
@@ -201,9 +179,13 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             m * rsqrt_v,
             rsqrt_v.unsqueeze(0),
             grad * rsqrt_vhat,
+            row.expand(full_shape),
+            col.expand(full_shape),
+            torch.rsqrt(row + eps).expand(full_shape),
+            torch.rsqrt(col + eps).expand(full_shape),
             m * rsqrt_vhat,
         ]
-        return torch.cat(dense), row, col, new
+        return torch.cat(groups).reshape(28, -1), new
 
     def _time(self, step: int, like: Tensor) -> Tensor:
         return torch.tanh(step / like.new_tensor(TIMESCALES))
@@ -250,50 +232,21 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         config = self.config
         decays = self._decays()
         w0 = self.w0
-        eps = config.eps
         new_state: State = {}
         hidden = []
         for key, grad in grads.items():
-            dense, row, col, new_state[key] = self._feature_parts(
-                grad, params[key], state[key], decays
-            )
-            # Row and column statistics stay in their factored shapes: their share of the
-            # first layer is computed there and broadcast, never tiled to every coordinate.
-            rows = torch.cat([row, torch.rsqrt(row + eps)]).to(w0.dtype)
-            cols = torch.cat([col, torch.rsqrt(col + eps)]).to(w0.dtype)
-            dense = dense.to(w0.dtype).reshape(16, -1)
-            count = dense.shape[1]
-            scale = _inverse_rms(
-                torch.cat(
-                    [
-                        torch.linalg.vector_norm(dense, dim=1).square() / count,
-                        rows.reshape(6, -1).square().mean(dim=1),
-                        cols.reshape(6, -1).square().mean(dim=1),
-                    ]
-                )
-            )
-            # scale follows _ORDER: features 0-12, 25-27, then the row and column ones.
-            weights = w0[_ORDER] * scale.unsqueeze(1)
+            stacked, new_state[key] = self._raw_features(grad, params[key], state[key], decays)
+            stacked = stacked.to(w0.dtype)
+            count = stacked.shape[1]
+            second = torch.linalg.vector_norm(stacked, dim=1).square() / count
+            scale = (second + NORMALISE_EPS).rsqrt()
             bias = self.b0 + self._time(step, w0) @ w0[28:]
-            layer = torch.addmm(bias.unsqueeze(1), weights[:16].T, dense)
-            spread = layer.view(-1, *grad.shape)
-            spread.add_(torch.tensordot(weights[16:22].T, rows, dims=1))
-            spread.add_(torch.tensordot(weights[22:].T, cols, dims=1))
-            hidden.append(spread.reshape(spread.shape[0], -1))
+            hidden.append(torch.addmm(bias.unsqueeze(1), (w0[:28] * scale.unsqueeze(1)).T, stacked))
         x = torch.relu(torch.cat(hidden, dim=1))
         x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, x))
         out = torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
         flat = exponential_step(out[0], out[1], config.step_scale, config.magnitude_scale)
         return unflatten(flat, grads), new_state
-
-
-_ORDER = [*range(13), *range(25, 28), 13, 14, 15, 19, 20, 21, 16, 17, 18, 22, 23, 24]
-"""The first layer's rows in the order the fast path computes the features: those that
-differ per coordinate, then the row statistics and their inverse roots, then the columns'."""
-
-
-def _inverse_rms(second: Tensor) -> Tensor:
-    return (second + NORMALISE_EPS).rsqrt()
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
