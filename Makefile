@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The speed and memory benchmarks, appended to benchmarks/RESULTS.md (ratios to baselines
-# measured in the same run; about 15 minutes on 2 cores).
+# measured in the same run; about 10 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 

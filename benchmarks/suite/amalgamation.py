@@ -22,27 +22,42 @@ from suite.timing import Series, alternate
 
 import amalg
 from amalg.core.engine import EngineConfig, UnrollEngine
-from amalg.core.interfaces import Task
+from amalg.core.interfaces import Student, Task
 
 BASE = "plain Adam training step"
 POOL = ("adam", "rmsprop")
 
 
-def _adam(task: Task, device: str, steps: int) -> Callable[[], float]:
+def _adam(task: Task, steps: int) -> Callable[[], float]:
     params = task.init_params(torch.Generator().manual_seed(0))
-    leaves = {key: value.to(device).requires_grad_() for key, value in params.items()}
+    leaves = {key: value.requires_grad_() for key, value in params.items()}
     optimizer = torch.optim.Adam(leaves.values(), 1e-3, foreach=True)
     batches = [task.batch_at("train", 0, index) for index in range(steps)]
 
     def measure() -> float:
+        _sync(task)
         started = time.perf_counter()
         for batch in batches:
             optimizer.zero_grad()
             task.loss(leaves, batch).backward()
             optimizer.step()
+        _sync(task)
         return (time.perf_counter() - started) / steps
 
     return measure
+
+
+def _sync(task: Task) -> None:
+    """Wait for a GPU's queued work (timings of asynchronous kernels would be too short)."""
+    device = getattr(task, "device", torch.device("cpu"))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _student(name: str, task: Task, **config: object) -> Student:
+    """A fresh student on the task's device."""
+    student = amalg.create("student", name, **config)
+    return student.to(getattr(task, "device", torch.device("cpu")))
 
 
 def _truncation(
@@ -57,12 +72,12 @@ def _truncation(
             "minmax",
         )
     else:
-        choice = amalg.create("student", "choice", pool=[{"name": name} for name in POOL])
+        choice = _student("choice", task, pool=[{"name": name} for name in POOL])
         if mode == "choice policy":
             student, walked, labels, scheme = choice, [], (), "none"
         else:
             student, walked, labels, scheme = (
-                amalg.create("student", "rnnprop"), [choice], ("choice",), "choice"
+                _student("rnnprop", task), [choice], ("choice",), "choice"
             )  # fmt: skip
     engine = UnrollEngine(
         task, student, walked, list(labels), amalg.create("scheme", scheme),
@@ -74,8 +89,10 @@ def _truncation(
 
     def measure() -> float:
         state = estimator.init(phi, start, torch.Generator().manual_seed(0))
+        _sync(task)
         started = time.perf_counter()
         estimate = estimator.estimate(phi, engine.truncation(length, 0.2), state, None)
+        _sync(task)
         elapsed = time.perf_counter() - started
         if not all(torch.isfinite(g).all() for g in estimate.grads.values()):
             raise RuntimeError(f"{mode}: a non-finite meta-gradient; the timing would be moot")
@@ -88,9 +105,9 @@ def run(tasks: dict[str, Task], rounds: int, quick: bool) -> dict[str, list[Seri
     length = 10 if quick else 50
     tables = {}
     for name, task in tasks.items():
-        _adam(task, "cpu", 5)()  # the data and the allocator warmed
+        _adam(task, 5)()  # the data and the allocator warmed
         candidates = {
-            BASE: _adam(task, "cpu", length),
+            BASE: _adam(task, length),
             "min-max, 2 teachers (first-order, default)": _truncation(task, "minmax", length),
             "min-max, 2 teachers (second_order=true)": _truncation(
                 task, "minmax", length, second_order=True

@@ -25,6 +25,7 @@ ESTIMATORS = ("tbptt", "es", "pes", "merged")
 
 def _truncations(task: Task, name: str, length: int) -> Callable[[], float]:
     student = amalg.create("student", "small_fc_lopt")
+    student.to(getattr(task, "device", torch.device("cpu")))
     engine = UnrollEngine(task, student, [], [], amalg.create("scheme", "none"), EngineConfig())
     estimator = amalg.create("estimator", name)
     phi = dict(student.named_parameters())

@@ -65,7 +65,7 @@ def probe(task: str, device: str, truncation: int, unroll: int, pool: int) -> di
         "strategy": {"name": "repeat", "config": {"truncation": truncation, "unrolls": [unroll]}},
         "estimator": {"name": "tbptt"},
     }
-    config, components = build_run(values)
+    config, components = build_run(values, device=device)
     predicted = sum(a.bytes for a in run_allocations(config, components)[:2]) / 2**20
     engine = build_engine(config, components)
     estimator = components.estimator
