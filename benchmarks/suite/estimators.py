@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from suite.timing import Series, alternate, spread
+from suite.timing import Series, alternate, rate_table
 
 import amalg
 from amalg.core.engine import EngineConfig, UnrollEngine
@@ -59,12 +59,6 @@ def run(task: Task, rounds: int, quick: bool) -> tuple[int, list[Series]]:
 
 
 def table(series: list[Series]) -> list[str]:
-    lines = [
-        "| estimator | truncations per second (range) | throughput relative to tbptt (range) |",
-        "| --- | --- | --- |",
-    ]
-    for item in series:
-        rates = [1 / value for value in item.values]
-        relative = [1 / ratio for ratio in item.ratios]
-        lines.append(f"| {item.label} | {spread(rates)} | {spread(relative)} |")
-    return lines
+    return rate_table(
+        series, ("estimator", "truncations per second", "throughput relative to tbptt")
+    )

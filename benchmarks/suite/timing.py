@@ -71,6 +71,18 @@ def timing_table(series: list[Series], unit: str, first: str) -> list[str]:
     return lines
 
 
+def rate_table(series: list[Series], columns: tuple[str, str, str]) -> list[str]:
+    """A markdown table of rates, for series measured as seconds per unit: the label, units
+    per second with its range, and the rate relative to the baseline's (per round)."""
+    first, rate, relative = columns
+    lines = [f"| {first} | {rate} (range) | {relative} (range) |", "| --- | --- | --- |"]
+    for item in series:
+        rates = [1 / value for value in item.values]
+        relatives = [1 / ratio for ratio in item.ratios]
+        lines.append(f"| {item.label} | {spread(rates)} | {spread(relatives)} |")
+    return lines
+
+
 def commit(where: Path = ROOT) -> str:
     """The commit measured (of the checkout ``where``), marked ``+changes`` when the working
     tree differs from it."""

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from suite.timing import Series, alternate, spread
+from suite.timing import Series, alternate, rate_table
 
 TRAJECTORIES = 4
 SETTINGS = [
@@ -63,12 +63,4 @@ def run(counts: list[int], rounds: int) -> tuple[int, list[Series]]:
 
 
 def table(series: list[Series]) -> list[str]:
-    lines = [
-        "| workers | trajectories per second per worker (range) | of one worker's (range) |",
-        "| --- | --- | --- |",
-    ]
-    for item in series:
-        rates = [1 / value for value in item.values]
-        relative = [1 / ratio for ratio in item.ratios]
-        lines.append(f"| {item.label} | {spread(rates)} | {spread(relative)} |")
-    return lines
+    return rate_table(series, ("workers", "trajectories per second per worker", "of one worker's"))
