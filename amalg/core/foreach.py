@@ -15,12 +15,31 @@ its first argument.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
-__all__ = ["Tensors", "copy", "ema_", "moment_sqrt_", "scaled", "squares"]
+__all__ = [
+    "ForeachUpdate",
+    "Numbers",
+    "SlotLists",
+    "Tensors",
+    "copy",
+    "ema_",
+    "moment_sqrt_",
+    "scaled",
+    "squares",
+]
 
 Tensors = list[Tensor] | tuple[Tensor, ...]
+"""One tensor per parameter, in key order (the fast path's lists)."""
+SlotLists = dict[str, Tensors]
+"""Each slot's tensors, one per parameter in key order: ``{"m": [...], "v": [...]}``."""
+Numbers = Mapping[str, float]
+"""Hyperparameters on the fast path: numbers only."""
+ForeachUpdate = tuple[Tensors, SlotLists]
+"""A fast path's updates, one per parameter in key order, and its new slots."""
 
 
 def copy(tensors: Tensors) -> Tensors:

@@ -25,9 +25,21 @@ from torch import Tensor
 from amalg.core import foreach
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State
 
-__all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
+__all__ = [
+    "ElementwiseTeacher",
+    "ForeachUpdate",
+    "Hyper",
+    "Numbers",
+    "SlotLists",
+    "Slots",
+    "Teacher",
+    "TensorUpdate",
+    "Tensors",
+    "UpdateRule",
+]
 
 Slots = dict[str, Tensor]
 """One tensor's state slots, e.g. ``{"m": ..., "v": ...}``."""
@@ -183,9 +195,7 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         if not self._fast(grads, state, params, hyper):
             return self.simple_update(grads, state, params, step)
         keys = list(grads)
-        slots: dict[str, foreach.Tensors] = {
-            slot: [state[slot][key] for key in keys] for slot in self.slots
-        }
+        slots: SlotLists = {slot: [state[slot][key] for key in keys] for slot in self.slots}
         if not donate:
             slots = {slot: foreach.copy(values) for slot, values in slots.items()}
         fast = self.foreach_rule(
@@ -193,7 +203,7 @@ class ElementwiseTeacher(Teacher[ConfigT]):
             slots,
             [params[key] for key in keys],
             step,
-            cast(Mapping[str, float], hyper),  # numbers: _fast checked
+            cast(Numbers, hyper),  # numbers: _fast checked
         )
         assert fast is not None
         deltas, new_slots = fast
@@ -220,13 +230,8 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         """The update of one tensor and its new slot values."""
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]] | None:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate | None:
         """The fast path, or None (no fast path): :meth:`rule` over every tensor at once.
 
         ``slots`` are the rule's own buffers: it may overwrite them and return them as the

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from torch import Tensor
 
@@ -15,6 +13,7 @@ from amalg.core.config import (
     LearningRate,
     SecondMomentDecay,
 )
+from amalg.core.foreach import Numbers, SlotLists, Tensors
 from amalg.core.functional import bias_correction, ema
 from amalg.core.interfaces import Hyper, Slots
 
@@ -38,13 +37,15 @@ def moments(
 
 
 def foreach_moments(
-    grads: foreach.Tensors, slots: dict[str, foreach.Tensors], step: int, hyper: Mapping[str, float]
-) -> tuple[foreach.Tensors, foreach.Tensors, foreach.Tensors, foreach.Tensors]:
-    """:func:`moments` over every tensor at once, ``m`` and ``v`` written into ``slots``'
-    buffers; ``m_hat`` and ``v_hat`` are new tensors the caller may overwrite."""
+    grads: Tensors, slots: SlotLists, step: int, hyper: Numbers
+) -> tuple[Tensors, Tensors, Tensors, Tensors]:
+    """:func:`moments` over every tensor at once, and the denominator Adam, AddSign and
+    PowerSign share: ``(m, v, m_hat, sqrt(v_hat) + eps)``, ``m`` and ``v`` written into
+    ``slots``' buffers, the other two new tensors the caller may overwrite."""
     beta1, beta2 = hyper["beta1"], hyper["beta2"]
     m = foreach.ema_(slots["m"], grads, beta1)
     v = foreach.ema_(slots["v"], foreach.squares(grads), beta2, scratch=True)
     m_hat = torch._foreach_div(m, bias_correction(beta1, step))
-    v_hat = torch._foreach_div(v, bias_correction(beta2, step))
-    return m, v, m_hat, v_hat
+    root = foreach.moment_sqrt_(torch._foreach_div(v, bias_correction(beta2, step)))
+    torch._foreach_add_(root, hyper["eps"])
+    return m, v, m_hat, root

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from amalg.core import foreach
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, foreach_moments, moments
@@ -36,16 +35,9 @@ class Adam(ElementwiseTeacher[AdamConfig]):
         return hyper["lr"] * m_hat / (safe_sqrt(v_hat) + hyper["eps"]), {"m": m, "v": v}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         m, v, delta, root = foreach_moments(grads, slots, step, hyper)
-        foreach.moment_sqrt_(root)
-        torch._foreach_add_(root, hyper["eps"])
         torch._foreach_mul_(delta, hyper["lr"])
         torch._foreach_div_(delta, root)
         return delta, {"m": m, "v": v}

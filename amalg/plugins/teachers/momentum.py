@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -11,6 +10,7 @@ from torch import Tensor
 
 from amalg.core import foreach
 from amalg.core.config import ComponentConfig, FirstMomentDecay, LearningRate
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import bias_correction, ema
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
@@ -42,13 +42,8 @@ class Momentum(ElementwiseTeacher[MomentumConfig]):
         return hyper["lr"] * m_hat, {"m": m}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         beta = hyper["beta"]
         m = foreach.ema_(slots["m"], grads, beta)
         delta: foreach.Tensors

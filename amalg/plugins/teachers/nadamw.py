@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import ClassVar, Self
 
 import torch
@@ -18,6 +17,7 @@ from amalg.core.config import (
     LearningRate,
     SecondMomentDecay,
 )
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import bias_correction, ema, safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
@@ -128,13 +128,8 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
         return delta + lr_t * hyper["adamw_weight_decay"] * param, {"m": m, "v": v}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         beta1, beta2 = hyper["beta1"], hyper["beta2"]
         g = foreach.scaled(params, 2 * hyper["l2_weight_decay"])
         torch._foreach_add_(g, grads)

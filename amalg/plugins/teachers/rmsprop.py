@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -16,6 +15,7 @@ from amalg.core.config import (
     LearningRate,
     SecondMomentDecay,
 )
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import bias_correction, ema, safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
@@ -52,13 +52,8 @@ class RMSProp(ElementwiseTeacher[RMSPropConfig]):
         return hyper["lr"] * grad / safe_sqrt(v_hat + hyper["eps"]), {"v": v}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         beta2 = hyper["beta2"]
         v = foreach.ema_(slots["v"], foreach.squares(grads), beta2, scratch=True)
         if self.config.bias_correction:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from torch import Tensor
 
 from amalg.core import foreach
 from amalg.core.config import ComponentConfig, LearningRate
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 
 
@@ -30,11 +30,6 @@ class SGD(ElementwiseTeacher[SGDConfig]):
         return hyper["lr"] * grad, {}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         return foreach.scaled(grads, hyper["lr"]), {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -12,6 +11,7 @@ from torch import Tensor
 from amalg.core import foreach
 from amalg.core.component import ConfigT
 from amalg.core.config import LearningRate
+from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import safe_sqrt
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, foreach_moments, moments
@@ -48,16 +48,9 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
         return hyper["lr"] * self.scale(agreement) * grad, {"m": m, "v": v}
 
     def foreach_rule(
-        self,
-        grads: foreach.Tensors,
-        slots: dict[str, foreach.Tensors],
-        params: foreach.Tensors,
-        step: int,
-        hyper: Mapping[str, float],
-    ) -> tuple[foreach.Tensors, dict[str, foreach.Tensors]]:
+        self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
+    ) -> ForeachUpdate:
         m, v, agreement, root = foreach_moments(grads, slots, step, hyper)
-        foreach.moment_sqrt_(root)
-        torch._foreach_add_(root, hyper["eps"])
         torch._foreach_div_(agreement, root)
         torch._foreach_tanh_(agreement)
         against = torch._foreach_div(grads, root)
