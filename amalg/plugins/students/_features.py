@@ -3,6 +3,9 @@ second moment over their tensor, and the exponential step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import Tensor
 
 NORMALISE_EPS = 1e-20
@@ -22,3 +25,36 @@ def exponential_step(direction: Tensor, magnitude: Tensor, linear: float, exp: f
     """``linear * direction * exp(exp * magnitude)``: a direction and a log step size, both
     scaled down so that a fresh optimizer takes small steps."""
     return linear * direction * (exp * magnitude).exp()
+
+
+def fold(stacked: Tensor, weight: Tensor, bias: Tensor, time: Tensor) -> tuple[Tensor, Tensor]:
+    """The first layer's weights and bias for one tensor's raw features, so that the layer
+    need not see its normalised inputs: ``stacked`` holds the raw features ``[feature,
+    coordinate]``, ``weight`` the layer's rows for them and then for the ``time`` features.
+
+    The layer is linear in its inputs, so the normalisation folds into it (a tensor's scaled
+    features times ``W`` are its raw features times ``diag(s) W``, ``s`` the inverse root
+    second moments) and so do the time features, equal for every coordinate (they add
+    ``time @ W_time`` to the bias)."""
+    count, features = stacked.shape[1], stacked.shape[0]
+    second = torch.linalg.vector_norm(stacked, dim=1).square() / count
+    scale = (second + NORMALISE_EPS).rsqrt()
+    return weight[:features] * scale.unsqueeze(1), bias + time @ weight[features:]
+
+
+ROWS = 32_768
+"""Coordinates per chunk of a per-coordinate network run without a graph: its hidden
+units (units x ROWS) stay small enough for the allocator to reuse them instead of faulting in
+fresh memory at every step."""
+
+
+def per_coordinate(
+    network: Callable[[Tensor], Tensor], stacked: Tensor, chunked: bool, rows: int = ROWS
+) -> Tensor:
+    """``network`` (``[feature, coordinate] -> [output, coordinate]``, each coordinate on its
+    own) over ``stacked``, in chunks of ``rows`` coordinates when ``chunked`` (no graph)."""
+    count = stacked.shape[1]
+    if not chunked or count <= rows:
+        return network(stacked)
+    parts = [network(stacked[:, begin : begin + rows]) for begin in range(0, count, rows)]
+    return torch.cat(parts, dim=1)

@@ -12,7 +12,13 @@ from torch import Tensor, nn
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
-from amalg.plugins.students._features import exponential_step, unit_second_moment
+from amalg.plugins.students._features import (
+    exponential_step,
+    fold,
+    per_coordinate,
+    unit_second_moment,
+)
+from amalg.plugins.students._lstm import graph_wanted
 
 DECAYS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 TIMESCALES = tuple(3 * 10 ** (5 * i / 8) for i in range(9))
@@ -75,25 +81,62 @@ class MLPLopt(Student[MLPLoptConfig]):
             for key, value in params.items()
         }
 
-    def features(
-        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
+    def _raw_features(
+        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """The ``[coordinate, 31]`` inputs of one tensor and its new slots."""
+        """The 22 features of one tensor before normalisation, ``[22, coordinates]``, and
+        its new slots."""
         decays = grad.new_tensor(DECAYS).view((len(DECAYS),) + (1,) * grad.dim())
         m = decays * slots["m"] + (1 - decays) * grad
         ms = decays * slots["ms"] + (1 - decays) * grad * grad
         rms = torch.sqrt(ms + 1e-30)
         r = 1 / (rms + self.config.eps)
         groups = [grad.unsqueeze(0), param.unsqueeze(0), m, rms, r, r * m]
-        stacked = torch.cat([g.reshape(g.shape[0], -1) for g in groups])
-        time = torch.tanh(step / grad.new_tensor(TIMESCALES) - 1)
+        return torch.cat([g.reshape(g.shape[0], -1) for g in groups]), {"m": m, "ms": ms}
+
+    def _time(self, step: int, like: Tensor) -> Tensor:
+        return torch.tanh(step / like.new_tensor(TIMESCALES) - 1)
+
+    def features(
+        self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The ``[coordinate, 31]`` inputs of one tensor and its new slots."""
+        stacked, new = self._raw_features(grad, param, slots)
         normalised = unit_second_moment(stacked)
+        time = self._time(step, grad)
         inputs = torch.cat([normalised.T, time.expand(normalised.shape[1], -1)], dim=1)
-        return inputs, {"m": m, "ms": ms}
+        return inputs, new
 
     def forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
+        """:meth:`simple_forward` without the ``[coordinate, 31]`` inputs: the
+        normalisation and the time features fold into the first layer (:func:`fold`), the
+        network runs feature-major, one tensor at a time, in chunks of coordinates when no
+        graph is kept."""
+        config = self.config
+        chunked = not graph_wanted(self, *grads.values())
+        new_state: State = {}
+        delta: Params = {}
+        for key, grad in grads.items():
+            stacked, new_state[key] = self._raw_features(grad, params[key], state[key])
+            stacked = stacked.to(self.w0.dtype)
+            weight, bias = fold(stacked, self.w0, self.b0, self._time(step, self.w0))
+
+            def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
+                hidden = torch.relu(torch.addmm(bias.unsqueeze(1), weight.T, part))
+                return torch.addmm(self.b1.unsqueeze(1), self.w1.T, hidden)
+
+            out = per_coordinate(network, stacked, chunked)
+            step_ = exponential_step(out[1], out[0], config.step_scale, config.magnitude_scale)
+            delta[key] = step_.view_as(grad).to(grad.dtype)
+        return delta, new_state
+
+    def simple_forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State]:
+        """The rule as the docstring states it: every coordinate's 31 inputs, then the MLP.
+        The reference :meth:`forward` must equal (to float rounding)."""
         inputs, new_state = [], {}
         for key, grad in grads.items():
             features, new_state[key] = self.features(grad, params[key], state[key], step)

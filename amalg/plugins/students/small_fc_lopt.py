@@ -13,10 +13,12 @@ from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import (
-    NORMALISE_EPS,
     exponential_step,
+    fold,
+    per_coordinate,
     unit_second_moment,
 )
+from amalg.plugins.students._lstm import graph_wanted
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
@@ -221,32 +223,30 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
     def forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
-        """:meth:`simple_forward`, computed without the ``[coordinate, 39]`` inputs.
-
-        The first layer is linear in the inputs, so both per-tensor normalisation and the
-        time features fold into it: a tensor's scaled features times ``w0[:28]`` are its
-        raw features times ``diag(s) w0[:28]`` (``s`` the tensor's 28 inverse root second
-        moments), and the time features, equal for every coordinate, add ``time @ w0[28:]``
-        to the bias. The network then runs feature-major (``[unit, coordinate]``).
-        """
+        """:meth:`simple_forward`, computed without the ``[coordinate, 39]`` inputs: the
+        normalisation and the time features fold into the first layer (:func:`fold`), the
+        network runs feature-major, one tensor at a time, in chunks of coordinates when no
+        graph is kept."""
         config = self.config
         decays = self._decays()
-        w0 = self.w0
+        chunked = not graph_wanted(self, *grads.values())
         new_state: State = {}
-        hidden = []
+        delta: Params = {}
         for key, grad in grads.items():
             stacked, new_state[key] = self._raw_features(grad, params[key], state[key], decays)
-            stacked = stacked.to(w0.dtype)
-            count = stacked.shape[1]
-            second = torch.linalg.vector_norm(stacked, dim=1).square() / count
-            scale = (second + NORMALISE_EPS).rsqrt()
-            bias = self.b0 + self._time(step, w0) @ w0[28:]
-            hidden.append(torch.addmm(bias.unsqueeze(1), (w0[:28] * scale.unsqueeze(1)).T, stacked))
-        x = torch.relu(torch.cat(hidden, dim=1))
-        x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, x))
-        out = torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
-        flat = exponential_step(out[0], out[1], config.step_scale, config.magnitude_scale)
-        return unflatten(flat, grads), new_state
+            weight, bias = fold(
+                stacked.to(self.w0.dtype), self.w0, self.b0, self._time(step, self.w0)
+            )
+
+            def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
+                x = torch.relu(torch.addmm(bias.unsqueeze(1), weight.T, part))
+                x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, x))
+                return torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
+
+            out = per_coordinate(network, stacked, chunked)
+            step_ = exponential_step(out[0], out[1], config.step_scale, config.magnitude_scale)
+            delta[key] = step_.view_as(grad).to(grad.dtype)
+        return delta, new_state
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
