@@ -324,3 +324,28 @@ def test_listing_tasks_and_datasets_leaves_no_temporary_folders(tmp_path, monkey
     for args in (["list", "task"], ["data", "list"], ["list", "task", "--json"]):
         assert invoke(*args).exit_code == 0
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "tpu"], "is not a device: give cpu or cuda"),
+        (["--device", "mps"], "amalg runs on cpu or cuda, not mps"),
+        (["--device", "cuda:x"], "is not a device"),
+        (["--workers", "2"], "set --set meta_optimizer.batch=2"),
+        (["--workers", "2", "--set", "meta_optimizer.batch=2", "--device", "cuda:0"],
+         "cuda" if torch.cuda.is_available() else "sees no CUDA device"),
+    ],
+)  # fmt: skip
+def test_devices_and_workers_that_cannot_be_are_one_line(tmp_path, args, message):
+    out = tmp_path / "run"
+    assert_refused(invoke(*RUN, "--out", str(out), *args), message)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_evaluating_on_a_missing_gpu_is_one_line(tmp_path):
+    result = invoke(
+        "evaluate", "adam", "--task", "quadratic", "--device", "cuda", "--out", str(tmp_path)
+    )
+    assert_refused(result, "sees no CUDA device here; run with --device cpu")
