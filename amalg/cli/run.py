@@ -351,6 +351,7 @@ def run(**options: Any) -> None:
         else:
             workers = SOLO
         if claim is Claim.FINISHED:
+            workers.finish()  # torchrun's other processes found it finished too
             tasks, _ = folder.read_result() or ([], "")
             console.print(Text(f"{folder.path} already holds this run, finished:", style="dim"))
             for table in comparison_tables(tasks, config):

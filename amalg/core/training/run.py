@@ -73,6 +73,7 @@ def execute(
         on_event = _silent
     done = folder.read_result()
     if done is not None:
+        workers.finish()
         tasks, checkpoint = done
         result = RunResult(tasks=tuple(tasks), checkpoint=checkpoint, folder=folder.path)
         return result if workers.main else None
@@ -87,6 +88,7 @@ def execute(
         on_event(PhaseStarted(2, 2, f"distilling the {student} student from the policy"))
     trainer = Trainer(config, training, folder, on_event, workers)
     checkpoint = trainer.train(resume=resume)
+    workers.finish()  # what they share ends here: worker 0 evaluates alone
     if not workers.main:
         return None
     return evaluate_run(config, components, folder, checkpoint, on_event, registry)

@@ -72,6 +72,18 @@ class Workers:
 
             dist.barrier()
 
+    def finish(self) -> None:
+        """Leave the group together, once the work they share is done: every process calls
+        it. (A process that exits with its process group alive can abort in the group's
+        destructor.)"""
+        if self.size == 1:
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
 
 SOLO = Workers()
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from amalg.core.functional import Params, State
+
 NORMALISE_EPS = 1e-20
 """Keeps an all-zero feature at zero; small enough that tiny features still reach a second
 moment of 1 (the accumulators' eps goes inside their square roots instead)."""
@@ -58,3 +60,41 @@ def per_coordinate(
         return network(stacked)
     parts = [network(stacked[:, begin : begin + rows]) for begin in range(0, count, rows)]
     return torch.cat(parts, dim=1)
+
+
+RawFeatures = Callable[[Tensor, Tensor, dict[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
+"""One tensor's ``(grad, param, slots)`` to its raw features ``[feature, coordinate]`` and
+new slots."""
+
+
+def folded_step(
+    grads: Params,
+    state: State,
+    params: Params,
+    raw: RawFeatures,
+    first: tuple[Tensor, Tensor, Tensor],
+    head: Callable[[Tensor], Tensor],
+    step: tuple[int, int, float, float],
+    chunked: bool,
+) -> tuple[Params, State]:
+    """A per-parameter MLP optimizer's update without its input matrix, one tensor at a
+    time: the raw features, the first layer folded (:func:`fold`; ``first`` is its weight,
+    its bias and the time features), ``head`` the rest of the network from the first layer's
+    pre-activations to ``[output, coordinate]`` (run in chunks when ``chunked``), and the
+    exponential step from ``step = (direction row, magnitude row, linear, exp)``."""
+    weight0, bias0, time = first
+    direction, magnitude, linear, exp = step
+    new_state: State = {}
+    delta: Params = {}
+    for key, grad in grads.items():
+        stacked, new_state[key] = raw(grad, params[key], state[key])
+        stacked = stacked.to(weight0.dtype)
+        weight, bias = fold(stacked, weight0, bias0, time)
+
+        def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
+            return head(torch.addmm(bias.unsqueeze(1), weight.T, part))
+
+        out = per_coordinate(network, stacked, chunked)
+        update = exponential_step(out[direction], out[magnitude], linear, exp)
+        delta[key] = update.view_as(grad).to(grad.dtype)
+    return delta, new_state

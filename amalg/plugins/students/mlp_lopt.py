@@ -12,12 +12,7 @@ from torch import Tensor, nn
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
-from amalg.plugins.students._features import (
-    exponential_step,
-    fold,
-    per_coordinate,
-    unit_second_moment,
-)
+from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
 from amalg.plugins.students._lstm import graph_wanted
 
 DECAYS = (0.5, 0.9, 0.99, 0.999, 0.9999)
@@ -110,27 +105,19 @@ class MLPLopt(Student[MLPLoptConfig]):
     def forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
-        """:meth:`simple_forward` without the ``[coordinate, 31]`` inputs: the
-        normalisation and the time features fold into the first layer (:func:`fold`), the
-        network runs feature-major, one tensor at a time, in chunks of coordinates when no
-        graph is kept."""
+        """The fast path of :meth:`simple_forward`, never building the 31 inputs of a
+        coordinate (:func:`~amalg.plugins.students._features.folded_step`)."""
         config = self.config
-        chunked = not graph_wanted(self, *grads.values())
-        new_state: State = {}
-        delta: Params = {}
-        for key, grad in grads.items():
-            stacked, new_state[key] = self._raw_features(grad, params[key], state[key])
-            stacked = stacked.to(self.w0.dtype)
-            weight, bias = fold(stacked, self.w0, self.b0, self._time(step, self.w0))
 
-            def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
-                hidden = torch.relu(torch.addmm(bias.unsqueeze(1), weight.T, part))
-                return torch.addmm(self.b1.unsqueeze(1), self.w1.T, hidden)
+        def head(x: Tensor) -> Tensor:
+            return torch.addmm(self.b1.unsqueeze(1), self.w1.T, torch.relu(x))
 
-            out = per_coordinate(network, stacked, chunked)
-            step_ = exponential_step(out[1], out[0], config.step_scale, config.magnitude_scale)
-            delta[key] = step_.view_as(grad).to(grad.dtype)
-        return delta, new_state
+        return folded_step(
+            grads, state, params, self._raw_features,
+            (self.w0, self.b0, self._time(step, self.w0)), head,
+            (1, 0, config.step_scale, config.magnitude_scale),
+            chunked=not graph_wanted(self, *grads.values()),
+        )  # fmt: skip
 
     def simple_forward(
         self, grads: Params, state: State, params: Params, step: int

@@ -12,15 +12,12 @@ from torch import Tensor, nn
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, unflatten
 from amalg.core.interfaces import Student
-from amalg.plugins.students._features import (
-    exponential_step,
-    fold,
-    per_coordinate,
-    unit_second_moment,
-)
+from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
 from amalg.plugins.students._lstm import graph_wanted
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
+Slots = dict[str, Tensor]
+
 FEATURES = 28 + len(TIMESCALES)
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
@@ -223,30 +220,26 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
     def forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
-        """:meth:`simple_forward`, computed without the ``[coordinate, 39]`` inputs: the
-        normalisation and the time features fold into the first layer (:func:`fold`), the
-        network runs feature-major, one tensor at a time, in chunks of coordinates when no
-        graph is kept."""
+        """:meth:`simple_forward` without the ``[coordinate, 39]`` inputs: the normalisation
+        and the time features fold into the first layer, the network runs feature-major, a
+        tensor at a time, in chunks of coordinates when no graph is kept
+        (:func:`~amalg.plugins.students._features.folded_step`)."""
         config = self.config
         decays = self._decays()
-        chunked = not graph_wanted(self, *grads.values())
-        new_state: State = {}
-        delta: Params = {}
-        for key, grad in grads.items():
-            stacked, new_state[key] = self._raw_features(grad, params[key], state[key], decays)
-            weight, bias = fold(
-                stacked.to(self.w0.dtype), self.w0, self.b0, self._time(step, self.w0)
-            )
 
-            def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
-                x = torch.relu(torch.addmm(bias.unsqueeze(1), weight.T, part))
-                x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, x))
-                return torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
+        def raw(grad: Tensor, param: Tensor, slots: dict[str, Tensor]) -> tuple[Tensor, Slots]:
+            return self._raw_features(grad, param, slots, decays)
 
-            out = per_coordinate(network, stacked, chunked)
-            step_ = exponential_step(out[0], out[1], config.step_scale, config.magnitude_scale)
-            delta[key] = step_.view_as(grad).to(grad.dtype)
-        return delta, new_state
+        def head(x: Tensor) -> Tensor:
+            x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, torch.relu(x)))
+            return torch.addmm(self.b2.unsqueeze(1), self.w2.T, x)
+
+        return folded_step(
+            grads, state, params, raw,
+            (self.w0, self.b0, self._time(step, self.w0)), head,
+            (0, 1, config.step_scale, config.magnitude_scale),
+            chunked=not graph_wanted(self, *grads.values()),
+        )  # fmt: skip
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
