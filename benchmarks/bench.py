@@ -7,7 +7,9 @@ section to ``benchmarks/RESULTS.md``.
 (c) the whole training step of a user's model with amalg.optim / with torch.optim.Adam;
 (d) peak memory of meta-training against truncation length, unroll length and pool size;
 (e) ES, PES and merged throughput against tbptt;
-(f) per-worker meta-training throughput with 2 worker processes against 1.
+(f) per-worker meta-training throughput with 2 worker processes against 1;
+(g) only when asked for (``--sections g``, meant for a GPU): small_fc_lopt's step on
+    ViT-B/16's 86M parameters against fused Adam.
 
 Every speed figure is a ratio to a baseline measured in the same process, in alternating
 rounds, with the median and range over rounds; the section names the machine, torch, the
@@ -38,7 +40,15 @@ CODE = requested(sys.argv)
 if CODE is not None:  # before any import of amalg
     use_checkout(CODE)
 
-from suite import amalgamation, estimators, memory, training_step, updates, workers  # noqa: E402
+from suite import (  # noqa: E402
+    amalgamation,
+    estimators,
+    large,
+    memory,
+    training_step,
+    updates,
+    workers,
+)
 from suite.timing import ROOT, Series, command_line, commit, header, timing_table  # noqa: E402
 
 import amalg  # noqa: E402
@@ -46,6 +56,7 @@ from amalg.core.device import on_device, resolve_device  # noqa: E402
 from amalg.core.interfaces import Task  # noqa: E402
 
 SECTIONS = "abcdef"
+OPTIONAL = "g"
 
 
 @contextlib.contextmanager
@@ -112,9 +123,9 @@ def main() -> None:
     if args.probe_memory:
         print(json.dumps(memory.probe(**json.loads(args.probe_memory))))
         return
-    unknown = set(args.sections) - set(SECTIONS)
+    unknown = set(args.sections) - set(SECTIONS + OPTIONAL)
     if unknown or not args.sections:
-        parser.error(f"--sections takes letters of {SECTIONS!r}, not {args.sections!r}")
+        parser.error(f"--sections takes letters of {SECTIONS + OPTIONAL!r}, not {args.sections!r}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if min(args.workers) < 1:
@@ -194,6 +205,12 @@ def main() -> None:
                 f"- (f) per-worker throughput with {item.label} / with 1: {ratio:.2f} against "
                 f">= 0.8: {verdict}"
             )
+    if "g" in args.sections:
+        _say("(g) the optimizer step on ViT-B/16's parameters ...")
+        count, series = large.run(args.device, args.rounds, args.quick)
+        lines += ["", f"### (g) The optimizer step on ViT-B/16's {count:,} parameters"]
+        lines += ["", large.__doc__.split("\n\n", 1)[1].strip()]
+        lines += ["", *timing_table(series, "ms", "optimizer")]
     if targets.lines:
         lines += ["", "### Targets", "", *targets.lines]
     text = "\n".join(lines) + "\n"

@@ -26,10 +26,13 @@ BASE = "torch.optim.Adam (foreach)"
 FLOOR = "rnnprop compute floor"
 
 
-def _tensors(device: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+Shapes = dict[str, tuple[int, ...]]
+
+
+def _tensors(device: str, shapes: Shapes) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     generator = torch.Generator().manual_seed(0)
-    params = [torch.randn(shape, generator=generator) for shape in SHAPES.values()]
-    grads = [torch.randn(shape, generator=generator) for shape in SHAPES.values()]
+    params = [torch.randn(shape, generator=generator) for shape in shapes.values()]
+    grads = [torch.randn(shape, generator=generator) for shape in shapes.values()]
     return [p.to(device) for p in params], [g.to(device) for g in grads]
 
 
@@ -38,15 +41,19 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def _stepper(
-    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], device: str, steps: int
+def stepper(
+    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    device: str,
+    steps: int,
+    shapes: Shapes = SHAPES,
 ) -> Callable[[], float]:
-    """Seconds per ``step()`` of the optimizer ``make`` builds (built on first use)."""
+    """Seconds per ``step()`` of the optimizer ``make`` builds on parameters of ``shapes``
+    with fixed gradients (built on first use)."""
     built: list[torch.optim.Optimizer] = []
 
     def measure() -> float:
         if not built:
-            params, grads = _tensors(device)
+            params, grads = _tensors(device, shapes)
             leaves = [torch.nn.Parameter(p) for p in params]
             for leaf, grad in zip(leaves, grads, strict=True):
                 leaf.grad = grad
@@ -91,20 +98,20 @@ def _floor(device: str, steps: int) -> Callable[[], float]:
 def run(device: str, rounds: int, quick: bool) -> dict[str, list[Series]]:
     steps, slow_steps = (3, 1) if quick else (20, 2)
     candidates: dict[str, Callable[[], float]] = {
-        BASE: _stepper(lambda p: torch.optim.Adam(p, 1e-3, foreach=True), device, steps),
-        "torch.optim.Adam (fused)": _stepper(
+        BASE: stepper(lambda p: torch.optim.Adam(p, 1e-3, foreach=True), device, steps),
+        "torch.optim.Adam (fused)": stepper(
             lambda p: torch.optim.Adam(p, 1e-3, fused=True), device, steps
         ),
     }
     for info in amalg.list_components("teacher"):
         if info.name == "trained":  # a saved optimizer: timed as the student it wraps
             continue
-        candidates[f"teacher {info.name}"] = _stepper(
+        candidates[f"teacher {info.name}"] = stepper(
             lambda p, name=info.name: amalg.optim.Teacher(name, p), device, steps
         )
     for info in amalg.list_components("student"):
         rule = amalg.create("student", info.name)
-        candidates[f"student {info.name}"] = _stepper(
+        candidates[f"student {info.name}"] = stepper(
             lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0), device, slow_steps
         )
     candidates[FLOOR] = _floor(device, slow_steps)
