@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -39,7 +40,7 @@ from amalg.core.training.build import build_run
 from amalg.core.training.launch import start_workers, stop_workers
 from amalg.core.training.learning_rates import tune_teachers
 from amalg.core.training.run import execute
-from amalg.core.training.workers import SOLO, join
+from amalg.core.training.workers import SOLO, count_workers, join
 
 
 def register(app: typer.Typer) -> None:
@@ -317,7 +318,7 @@ def run(**options: Any) -> None:
     view = ProgressView(console)
     store = TuningStore(options["tuning_dir"])
     # Every mistake is found before the teachers are tuned (which may take a minute).
-    count = _worker_count(options["workers"], validate_run_config(values).meta_optimizer.batch)
+    count = count_workers(options["workers"], validate_run_config(values).meta_optimizer.batch)
     device = worker_device(options["device"], count, int(os.environ.get("LOCAL_RANK", "0")))
     checked, _ = build_run(values, device=device)
     folder = RunFolder(out if out is not None else Path("results") / checked.name)
@@ -394,31 +395,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _worker_count(asked: int, batch: int) -> int:
-    """The processes to spread meta-training over: ``--workers``, or torchrun's count."""
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched > 1 and asked not in (1, launched):
-        raise ConfigError(
-            "the run",
-            [("--workers", f"{asked}, but torchrun started {launched} processes: give one")],
-        )
-    count = max(asked, launched)
-    if batch % count:
-        raise ConfigError(
-            "the run",
-            [
-                (
-                    "--workers",
-                    f"{count} workers share each meta-step's meta_optimizer.batch = {batch} "
-                    f"trajectories: set --set meta_optimizer.batch={count} (or a multiple of "
-                    f"{count})",
-                )
-            ],
-        )
-    return count
-
-
-def _worker_failed(folder: RunFolder) -> Any:
+def _worker_failed(folder: RunFolder) -> Callable[[str], None]:
     def report(message: str) -> None:
         typer.echo(
             f"error: {message}; the last finished period is saved: amalg run --resume "

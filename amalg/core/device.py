@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from amalg.core.errors import AmalgError
-from amalg.core.functional import Params
+from amalg.core.functional import Params, tree_map
 from amalg.core.interfaces import Batch, Split, Task
 
 __all__ = [
@@ -83,13 +83,7 @@ def worker_device(asked: str, workers: int, local_rank: int) -> str:
 
 def to_device(tree: Any, device: torch.device) -> Any:
     """Every tensor of nested dicts, lists and tuples moved to ``device``."""
-    if isinstance(tree, Tensor):
-        return tree.to(device)
-    if isinstance(tree, dict):
-        return {key: to_device(value, device) for key, value in tree.items()}
-    if isinstance(tree, list | tuple):
-        return type(tree)(to_device(value, device) for value in tree)
-    return tree
+    return tree_map(lambda leaf: leaf.to(device) if isinstance(leaf, Tensor) else leaf, tree)
 
 
 class OnDevice(Task[Any]):

@@ -17,6 +17,7 @@ __all__ = [
     "State",
     "bias_correction",
     "ema",
+    "graph_wanted",
     "safe_sqrt",
     "step_generator",
     "tree_leaves",
@@ -39,6 +40,13 @@ def bias_correction(decay: float | Tensor, step: int) -> float | Tensor:
     """``1 - decay**(step + 1)``: the Adam bias correction after ``step + 1`` updates
     (``step`` counts from 0 at the first update)."""
     return 1 - decay ** (step + 1)
+
+
+def graph_wanted(*tensors: Tensor) -> bool:
+    """Whether autograd records an operation on ``tensors`` (grad mode on, one of them
+    requires a gradient). Where it does not, a fast path need keep no graph: it may work in
+    place, in chunks, or round its way to the same values."""
+    return torch.is_grad_enabled() and any(tensor.requires_grad for tensor in tensors)
 
 
 def safe_sqrt(x: Tensor) -> Tensor:

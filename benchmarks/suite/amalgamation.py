@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from suite.timing import Series, alternate
+from suite.timing import Series, alternate, sync
 
 import amalg
 from amalg.core.engine import EngineConfig, UnrollEngine
@@ -48,10 +48,7 @@ def _adam(task: Task, steps: int) -> Callable[[], float]:
 
 
 def _sync(task: Task) -> None:
-    """Wait for a GPU's queued work (timings of asynchronous kernels would be too short)."""
-    device = getattr(task, "device", torch.device("cpu"))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync(getattr(task, "device", "cpu"))
 
 
 def _student(name: str, task: Task, **config: object) -> Student:

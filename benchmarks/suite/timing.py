@@ -43,6 +43,13 @@ class Series:
         return [value / base for value, base in zip(self.values, self.baseline, strict=True)]
 
 
+def sync(device: str | torch.device) -> None:
+    """Wait for a GPU's queued work before reading the clock (asynchronous kernels would
+    time too short); nothing on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def alternate(candidates: dict[str, Callable[[], float]], rounds: int, base: str) -> list[Series]:
     """Each candidate once per round, ``rounds`` times; ``base`` is the baseline label."""
     values: dict[str, list[float]] = {label: [] for label in candidates}

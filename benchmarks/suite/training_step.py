@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from suite.timing import Series, alternate
+from suite.timing import Series, alternate, sync
 from torch import nn
 
 import amalg
@@ -63,13 +63,11 @@ def _seconds(
             optimizer.step()
 
         step()  # states exist before the timing
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
+        sync(device)
         started = time.perf_counter()
         for _ in range(steps):
             step()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
+        sync(device)
         return (time.perf_counter() - started) / steps
 
     return measure

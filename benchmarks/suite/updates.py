@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from suite.timing import Series, alternate
+from suite.timing import Series, alternate, sync
 
 import amalg
 import amalg.optim
@@ -34,11 +34,6 @@ def _tensors(device: str, shapes: Shapes) -> tuple[list[torch.Tensor], list[torc
     params = [torch.randn(shape, generator=generator) for shape in shapes.values()]
     grads = [torch.randn(shape, generator=generator) for shape in shapes.values()]
     return [p.to(device) for p in params], [g.to(device) for g in grads]
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
 
 
 def stepper(
@@ -59,11 +54,11 @@ def stepper(
                 leaf.grad = grad
             built.append(make(leaves))
             built[0].step()  # states exist before the timing
-        _sync(device)
+        sync(device)
         started = time.perf_counter()
         for _ in range(steps):
             built[0].step()
-        _sync(device)
+        sync(device)
         return (time.perf_counter() - started) / steps
 
     return measure
@@ -83,13 +78,13 @@ def _floor(device: str, steps: int) -> Callable[[], float]:
     dense, hidden_state = dense.to(device), hidden_state.to(device)
 
     def measure() -> float:
-        _sync(device)
+        sync(device)
         started = time.perf_counter()
         for _ in range(steps):
             for x, w in zip(inputs, weights, strict=True):
                 x @ w
             hidden_state @ dense
-        _sync(device)
+        sync(device)
         return (time.perf_counter() - started) / steps
 
     return measure

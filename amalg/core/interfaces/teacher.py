@@ -26,20 +26,9 @@ from amalg.core import foreach
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, graph_wanted
 
-__all__ = [
-    "ElementwiseTeacher",
-    "ForeachUpdate",
-    "Hyper",
-    "Numbers",
-    "SlotLists",
-    "Slots",
-    "Teacher",
-    "TensorUpdate",
-    "Tensors",
-    "UpdateRule",
-]
+__all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
 
 Slots = dict[str, Tensor]
 """One tensor's state slots, e.g. ``{"m": ..., "v": ...}``."""
@@ -198,15 +187,13 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         slots: SlotLists = {slot: [state[slot][key] for key in keys] for slot in self.slots}
         if not donate:
             slots = {slot: foreach.copy(values) for slot, values in slots.items()}
-        fast = self.foreach_rule(
+        deltas, new_slots = self.foreach_rule(
             [grads[key] for key in keys],
             slots,
             [params[key] for key in keys],
             step,
             cast(Numbers, hyper),  # numbers: _fast checked
         )
-        assert fast is not None
-        deltas, new_slots = fast
         return dict(zip(keys, deltas, strict=True)), {
             slot: dict(zip(keys, new_slots[slot], strict=True)) for slot in self.slots
         }
@@ -217,11 +204,8 @@ class ElementwiseTeacher(Teacher[ConfigT]):
             return False
         if any(isinstance(value, Tensor) for value in hyper.values()):
             return False
-        if not torch.is_grad_enabled():
-            return True
-        tensors = [*grads.values(), *params.values()]
-        tensors += [value for slot in self.slots for value in state[slot].values()]
-        return not any(tensor.requires_grad for tensor in tensors)
+        slots = [value for slot in self.slots for value in state[slot].values()]
+        return not graph_wanted(*grads.values(), *params.values(), *slots)
 
     @abstractmethod
     def rule(
@@ -231,14 +215,15 @@ class ElementwiseTeacher(Teacher[ConfigT]):
 
     def foreach_rule(
         self, grads: Tensors, slots: SlotLists, params: Tensors, step: int, hyper: Numbers
-    ) -> ForeachUpdate | None:
-        """The fast path, or None (no fast path): :meth:`rule` over every tensor at once.
+    ) -> ForeachUpdate:
+        """The fast path, :meth:`rule` over every tensor at once (a teacher without one does
+        not override this: ``update`` then never calls it).
 
         ``slots`` are the rule's own buffers: it may overwrite them and return them as the
         new slots. ``grads`` and ``params`` must be left as they are. Hyperparameters are
         numbers here.
         """
-        return None
+        raise NotImplementedError(f"teacher {self.name!r} has no fast path")
 
 
 def _owner(cls: type, name: str) -> type:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ from amalg.core.training.workers import Workers, WorkersError, join
 __all__ = ["start_workers", "stop_workers", "worker_main"]
 
 _children: list[tuple[int, subprocess.Popen[bytes], Path]] = []
+_folders: list[Path] = []
 _stopping = threading.Event()
+Report = Callable[[str], None]
 
 
 def _free_port() -> int:
@@ -44,9 +48,10 @@ def _threads(size: int) -> str:
 
 
 def start_workers(
-    size: int, spec: dict[str, Any], device: str = "cpu", on_failure: Any = None
+    size: int, spec: dict[str, Any], device: str = "cpu", on_failure: Report | None = None
 ) -> Workers:
-    """Start workers 1..size-1 on ``spec`` and join them as worker 0."""
+    """Start workers 1..size-1 on ``spec`` and join them as worker 0 (``on_failure`` says
+    that one failed; :func:`stop_workers` ends them and removes their spec and logs)."""
     port = _free_port()
     shared = {
         "WORLD_SIZE": str(size),
@@ -55,6 +60,7 @@ def start_workers(
         "MASTER_PORT": str(port),
     }
     folder = Path(tempfile.mkdtemp(prefix="amalg-workers-"))
+    _folders.append(folder)
     spec_path = folder / "spec.json"
     spec_path.write_text(json.dumps(spec))
     threads = os.environ.get("OMP_NUM_THREADS") or _threads(size)
@@ -62,18 +68,19 @@ def start_workers(
     for rank in range(1, size):
         env = {**os.environ, **shared, "RANK": str(rank), "LOCAL_RANK": str(rank)}
         env["OMP_NUM_THREADS"] = threads
-        log = (folder / f"worker-{rank}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "amalg.core.training.launch", str(spec_path)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            # Not in the terminal's process group: Ctrl-C is worker 0's to handle, and
-            # stop_workers() ends the others.
-            start_new_session=True,
-        )
-        children.append((rank, process, folder / f"worker-{rank}.log"))
+        log = folder / f"worker-{rank}.log"
+        with log.open("w") as stderr:  # the child keeps its own handle
+            process = subprocess.Popen(
+                [sys.executable, "-m", "amalg.core.training.launch", str(spec_path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                # Not in the terminal's process group: Ctrl-C is worker 0's to handle, and
+                # stop_workers() ends the others.
+                start_new_session=True,
+            )
+        children.append((rank, process, log))
     _children[:] = children
     _stopping.clear()
     os.environ.update({**shared, "RANK": "0", "LOCAL_RANK": "0"})
@@ -102,9 +109,14 @@ def stop_workers() -> None:
         except subprocess.TimeoutExpired:
             process.kill()
     _children.clear()
+    for folder in _folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    _folders.clear()
 
 
-def _watch(children: list[tuple[int, subprocess.Popen[bytes], Path]], on_failure: Any) -> None:
+def _watch(
+    children: list[tuple[int, subprocess.Popen[bytes], Path]], on_failure: Report | None
+) -> None:
     """Follow the other workers; on a failure, stop them all and end this process (unless
     worker 0 is already stopping them)."""
     while not _stopping.is_set():
@@ -118,6 +130,8 @@ def _watch(children: list[tuple[int, subprocess.Popen[bytes], Path]], on_failure
             lines = [line for line in log.read_text().splitlines() if line.strip()]
             said = lines[-1] if lines else "no message"
             message = f"worker {rank} failed (exit {code}): {said}"
+            for folder in _folders:
+                shutil.rmtree(folder, ignore_errors=True)
             if on_failure is not None:
                 on_failure(message)
             else:

@@ -287,17 +287,14 @@ class Trainer:
         return {key: value.to(self.parts.device) for key, value in mean.items()}
 
     def _validate(self, seeds: list[int], length: int) -> float:
-        """The engine's validation, its trajectories dealt out to the workers."""
+        """The engine's validation (its mean over ``seeds``, summed in seed order), its
+        trajectories dealt out to the workers."""
         if self.workers.size == 1:
             return self.engine.validate(self.learner.phi, seeds, length)
         mine = self.workers.mine(len(seeds))
         losses = self.engine.validation_losses(self.learner.phi, [seeds[i] for i in mine], length)
-        ordered: list[float] = [0.0] * len(seeds)
-        for rank, part in enumerate(self.workers.gather(losses)):
-            for position, loss in zip(
-                range(rank, len(seeds), self.workers.size), part, strict=True
-            ):
-                ordered[position] = loss
+        gathered = self.workers.gather(list(zip(mine, losses, strict=True)))
+        ordered = [loss for _, loss in sorted(pair for part in gathered for pair in part)]
         return sum(ordered) / len(ordered)
 
     def _reload(self, best: str, current: str) -> None:

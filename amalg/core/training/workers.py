@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from amalg.core.errors import AmalgError
+from amalg.core.errors import AmalgError, ConfigError
 
-__all__ = ["SOLO", "Workers", "WorkersError", "join"]
+__all__ = ["SOLO", "Workers", "WorkersError", "count_workers", "join"]
 
 T = TypeVar("T")
 
@@ -65,13 +65,6 @@ class Workers:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def barrier(self) -> None:
-        """Wait until every process arrives here."""
-        if self.size > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
     def finish(self) -> None:
         """Leave the group together, once the work they share is done: every process calls
         it. (A process that exits with its process group alive can abort in the group's
@@ -86,6 +79,26 @@ class Workers:
 
 
 SOLO = Workers()
+
+
+def count_workers(asked: int, batch: int) -> int:
+    """The processes a run's meta-training is spread over: ``asked`` (``--workers``), or
+    the count torchrun started; each meta-step's ``batch`` trajectories must deal out
+    evenly to them."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and asked not in (1, launched):
+        raise ConfigError(
+            "the run",
+            [("--workers", f"{asked}, but torchrun started {launched} processes: give one")],
+        )
+    count = max(asked, launched)
+    if batch % count:
+        message = (
+            f"{count} workers share each meta-step's meta_optimizer.batch = {batch} "
+            f"trajectories: set --set meta_optimizer.batch={count} (or a multiple of {count})"
+        )
+        raise ConfigError("the run", [("--workers", message)])
+    return count
 
 
 def join(device: str = "cpu", timeout_minutes: float = 30.0) -> Workers:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from amalg.core.functional import graph_wanted
+
 
 def add_lstm(module: nn.Module, inputs: int, hidden: int, layers: int) -> None:
     """Register ``kernel{l}``, ``recurrent{l}`` and ``bias{l}`` for each layer l."""
@@ -42,15 +44,6 @@ stay small enough to be reused from the allocator instead of faulted in fresh, w
 halves the step on a million coordinates."""
 
 
-def graph_wanted(module: nn.Module, *tensors: Tensor) -> bool:
-    """Whether autograd records a step of ``module`` on ``tensors``."""
-    if not torch.is_grad_enabled():
-        return False
-    return any(t.requires_grad for t in tensors) or any(
-        p.requires_grad for p in module.parameters()
-    )
-
-
 def run_lstm(
     module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor, rows: int = ROWS
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -59,7 +52,7 @@ def run_lstm(
     coordinate's result does not depend on the others, and it is the same to float rounding
     (a matrix product may block its sums differently by size)."""
     count = x.shape[0]
-    if count <= rows or graph_wanted(module, x, h, c):
+    if count <= rows or graph_wanted(x, h, c, *module.parameters()):
         return lstm_step(module, layers, x, h, c)
     out = x.new_empty(count, h.shape[-1])
     hs, cs = torch.empty_like(h), torch.empty_like(c)

@@ -10,10 +10,9 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
-from amalg.core.functional import Params, State, unflatten
+from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
-from amalg.plugins.students._lstm import graph_wanted
 
 DECAYS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 TIMESCALES = tuple(3 * 10 ** (5 * i / 8) for i in range(9))
@@ -116,7 +115,7 @@ class MLPLopt(Student[MLPLoptConfig]):
             grads, state, params, self._raw_features,
             (self.w0, self.b0, self._time(step, self.w0)), head,
             (1, 0, config.step_scale, config.magnitude_scale),
-            chunked=not graph_wanted(self, *grads.values()),
+            chunked=not graph_wanted(*grads.values(), *self.parameters()),
         )  # fmt: skip
 
     def simple_forward(

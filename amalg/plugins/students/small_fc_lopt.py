@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import ClassVar
 
@@ -10,14 +11,11 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from amalg.core.config import ComponentConfig
-from amalg.core.functional import Params, State, unflatten
+from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
-from amalg.plugins.students._lstm import graph_wanted
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
-Slots = dict[str, Tensor]
-
 FEATURES = 28 + len(TIMESCALES)
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
@@ -225,10 +223,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         tensor at a time, in chunks of coordinates when no graph is kept
         (:func:`~amalg.plugins.students._features.folded_step`)."""
         config = self.config
-        decays = self._decays()
-
-        def raw(grad: Tensor, param: Tensor, slots: dict[str, Tensor]) -> tuple[Tensor, Slots]:
-            return self._raw_features(grad, param, slots, decays)
+        raw = functools.partial(self._raw_features, decays=self._decays())
 
         def head(x: Tensor) -> Tensor:
             x = torch.relu(torch.addmm(self.b1.unsqueeze(1), self.w1.T, torch.relu(x)))
@@ -238,7 +233,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             grads, state, params, raw,
             (self.w0, self.b0, self._time(step, self.w0)), head,
             (0, 1, config.step_scale, config.magnitude_scale),
-            chunked=not graph_wanted(self, *grads.values()),
+            chunked=not graph_wanted(*grads.values(), *self.parameters()),
         )  # fmt: skip
 
 

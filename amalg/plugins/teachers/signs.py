@@ -8,7 +8,6 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from amalg.core import foreach
 from amalg.core.component import ConfigT
 from amalg.core.config import LearningRate
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
@@ -36,7 +35,7 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
 
     @staticmethod
     @abstractmethod
-    def scale_(agreements: foreach.Tensors) -> None:
+    def scale_(agreements: Tensors) -> None:
         """:meth:`scale` in place over every tensor (the fast path)."""
 
     def rule(
@@ -80,7 +79,7 @@ class AddSign(SignAgreementTeacher[AddSignConfig]):
         return 1 + agreement
 
     @staticmethod
-    def scale_(agreements: foreach.Tensors) -> None:
+    def scale_(agreements: Tensors) -> None:
         torch._foreach_add_(agreements, 1)
 
 
@@ -102,5 +101,5 @@ class PowerSign(SignAgreementTeacher[PowerSignConfig]):
         return torch.exp(agreement)
 
     @staticmethod
-    def scale_(agreements: foreach.Tensors) -> None:
+    def scale_(agreements: Tensors) -> None:
         torch._foreach_exp_(agreements)
