@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from amalg.core.registry import Registry, set_registry
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n N``) each test process takes its share of the cores: N
+    processes of all-cores thread pools oversubscribe the machine, and a meta-training test
+    then runs ten times slower (measured: 2 processes of 16 threads on 2 cores)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,6 +3,8 @@ rule, seeded meta-parameters, an update that depends on them and passes their gr
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -11,6 +13,8 @@ from amalg.core.functional import tree_leaves, tree_map
 from amalg.core.interfaces import Student
 from amalg.testing import checks
 from amalg.testing.problems import gradients, quadratic, random_params
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @pytest.fixture
@@ -151,3 +155,32 @@ def test_the_fast_path_matches_the_simple_one(name: str) -> None:
         fast_state = tree_map(lambda t: t.detach(), fast_state)
         simple_state = tree_map(lambda t: t.detach(), simple_state)
         params = student.apply(params, {k: v.detach() for k, v in fast.items()})
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_update_on_a_device_is_the_cpu_update(name: str, device: str) -> None:
+    """The learned rule does not depend on where it computes: the same phi, four float64
+    steps on ``device`` against the same steps on the CPU (values, state, and the
+    meta-gradient of the steps). On a machine without a GPU this runs the CPU against
+    itself."""
+    student = amalg.create("student", name).double()
+    student.reset_parameters(_seeded(4))
+    runs = []
+    for where in ("cpu", device):
+        moved = copy.deepcopy(student).to(where)
+        phi = dict(moved.named_parameters())
+        params = {key: value.to(where) for key, value in random_params(torch.float64).items()}
+        outputs: list[object] = []
+        state, total = moved.init(params), torch.zeros((), dtype=torch.float64)
+        for step in range(4):
+            grads = {k: v.to(where) for k, v in random_params(torch.float64, step + 1).items()}
+            delta, state = moved(grads, state, params, step)
+            params = moved.apply(params, delta)
+            total = total + sum(value.square().sum().cpu() for value in delta.values())
+            outputs.append({key: value.detach().cpu() for key, value in delta.items()})
+        outputs.append([leaf.detach().cpu() for leaf in tree_leaves(state)])
+        meta = torch.autograd.grad(total, list(phi.values()), allow_unused=True)
+        outputs.append([None if grad is None else grad.cpu() for grad in meta])
+        runs.append(outputs)
+    for on_cpu, there in zip(*runs, strict=True):
+        torch.testing.assert_close(there, on_cpu, rtol=1e-9, atol=1e-12)

@@ -63,7 +63,7 @@ def _truncation(
     teachers = [amalg.create("teacher", name) for name in POOL]
     if mode == "minmax":
         student, walked, labels, scheme = (
-            amalg.create("student", "rnnprop"),
+            _student("rnnprop", task),
             teachers,
             POOL,
             "minmax",

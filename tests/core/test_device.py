@@ -5,12 +5,16 @@ sees a GPU (the CPU-only test machines skip them)."""
 from __future__ import annotations
 
 import copy
+import json
 
+import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import amalg
 import amalg.optim
+from amalg.cli import app
 from amalg.core.device import DeviceError, OnDevice, on_device, resolve_device, to_device
 from amalg.core.training.build import build_run
 from amalg.core.training.trainer import Trainer
@@ -18,6 +22,9 @@ from amalg.core.training.trainer import Trainer
 from .training.test_trainer import TINY, claimed
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
+# The device the agreement checks run on: the GPU where there is one, else the CPU against
+# itself (what then is checked is that the plumbing leaves every result as it was).
+TARGET = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def test_cpu_is_always_there_and_other_names_are_refused_in_one_line() -> None:
@@ -77,16 +84,21 @@ def test_a_run_on_cuda_agrees_with_the_cpu_run(tmp_path) -> None:
         torch.testing.assert_close(phis[1][key], phis[0][key], rtol=1e-3, atol=1e-5)
 
 
-@CUDA
-@pytest.mark.parametrize("name", ["rnnprop", "small_fc_lopt"])
-def test_amalg_optim_steps_cuda_parameters_as_it_steps_cpu_ones(name: str) -> None:
+def _rules() -> list[tuple[str, str]]:
+    students = [("student", info.name) for info in amalg.list_components("student")]
+    return [*students, ("teacher", "adam"), ("teacher", "addsign"), ("teacher", "nadamw")]
+
+
+@pytest.mark.parametrize(("kind", "name"), _rules())
+def test_amalg_optim_steps_device_parameters_as_it_steps_cpu_ones(kind: str, name: str) -> None:
     results = []
-    for device in ("cpu", "cuda"):
+    for device in ("cpu", TARGET):
         torch.manual_seed(0)
         model = torch.nn.Linear(20, 3).to(device)
-        optimizer = amalg.optim.RuleOptimizer(
-            model.parameters(), amalg.create("student", name), warmup=2
-        )
+        rule = amalg.create(kind, name)
+        if kind == "student":
+            rule.reset_parameters(torch.Generator().manual_seed(2))
+        optimizer = amalg.optim.RuleOptimizer(model.parameters(), rule, warmup=2)
         inputs = torch.randn(64, 20, generator=torch.Generator().manual_seed(1)).to(device)
         for _ in range(5):
             optimizer.zero_grad()
@@ -95,3 +107,53 @@ def test_amalg_optim_steps_cuda_parameters_as_it_steps_cpu_ones(name: str) -> No
         results.append([p.detach().cpu() for p in model.parameters()])
     for cpu, cuda in zip(*results, strict=True):
         torch.testing.assert_close(cuda, cpu, rtol=1e-4, atol=1e-6)
+
+
+PES = {**TINY, "estimator": {"name": "pes"}}
+
+
+def test_pes_meta_training_on_the_device_agrees_with_the_cpu(tmp_path) -> None:
+    """ES/PES draw their noise on the CPU and move it, so a device run follows the CPU run."""
+    phis = []
+    for device in ("cpu", TARGET):
+        config, parts = build_run(copy.deepcopy(PES), device=device)
+        Trainer(config, parts, claimed(config, tmp_path / f"{device}-{len(phis)}")).train()
+        phis.append({k: v.detach().cpu() for k, v in parts.student.named_parameters()})
+    for key in phis[0]:
+        torch.testing.assert_close(phis[1][key], phis[0][key], rtol=1e-3, atol=1e-5)
+
+
+def _evaluate(device: str, out) -> dict[str, np.ndarray]:
+    result = CliRunner().invoke(app, [
+        "evaluate", "adam@0.05", "rnnprop-mean-digits", "small_fc_lopt-pes-digits",
+        "--task", "digits_mlp", "--repeats", "1", "--steps", "12", "--every", "6",
+        "--warmup-steps", "3", "--device", device,
+        "--out", str(out), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 3
+    curves = {}
+    for path in sorted(out.rglob("curves.npz")):
+        with np.load(path) as arrays:
+            where = path.parent.relative_to(out)
+            curves.update({f"{where}/{key}": arrays[key] for key in arrays if key != "time"})
+    return curves
+
+
+def test_an_evaluation_on_the_device_agrees_with_the_cpu_one(tmp_path) -> None:
+    on_cpu, there = _evaluate("cpu", tmp_path / "cpu"), _evaluate(TARGET, tmp_path / "there")
+    assert on_cpu.keys() == there.keys() and len(on_cpu) > 20
+    for key, value in on_cpu.items():
+        np.testing.assert_allclose(there[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+@CUDA
+def test_amalg_run_on_cuda_end_to_end(tmp_path) -> None:
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, [
+        "run", "--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax", "--quick",
+        "--device", "cuda", "--out", str(tmp_path / "run"),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for name in ("summary.csv", "evaluation.csv", "optimizer/weights.pt"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert "device" not in json.loads((tmp_path / "run" / "config.json").read_text())

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from amalg.core.functional import Params, State
+from amalg.core.functional import Params, State, chunk_rows
 
 NORMALISE_EPS = 1e-20
 """Keeps an all-zero feature at zero; small enough that tiny features still reach a second
@@ -45,17 +45,27 @@ def fold(stacked: Tensor, weight: Tensor, bias: Tensor, time: Tensor) -> tuple[T
 
 
 ROWS = 32_768
-"""Coordinates per chunk of a per-coordinate network run without a graph: its hidden
-units (units x ROWS) stay small enough for the allocator to reuse them instead of faulting in
-fresh memory at every step."""
+"""Coordinates per chunk of a per-coordinate network run without a graph on the CPU: its
+hidden units (units x ROWS) stay small enough for the allocator to reuse them instead of
+faulting in fresh memory at every step."""
+
+GPU_ROWS = 1 << 22
+"""The same on a GPU, where the caching allocator reuses blocks of any size and every chunk
+costs a round of kernel launches: chunks only bound the hidden units' memory (units x 4M
+floats, half a GiB for 32 units)."""
 
 
 def per_coordinate(
-    network: Callable[[Tensor], Tensor], stacked: Tensor, chunked: bool, rows: int = ROWS
+    network: Callable[[Tensor], Tensor],
+    stacked: Tensor,
+    chunked: bool,
+    rows: int | None = None,
 ) -> Tensor:
     """``network`` (``[feature, coordinate] -> [output, coordinate]``, each coordinate on its
-    own) over ``stacked``, in chunks of ``rows`` coordinates when ``chunked`` (no graph)."""
+    own) over ``stacked``, in chunks of ``rows`` coordinates (by default :data:`ROWS` on the
+    CPU, :data:`GPU_ROWS` elsewhere) when ``chunked`` (no graph)."""
     count = stacked.shape[1]
+    rows = chunk_rows(stacked, ROWS, GPU_ROWS) if rows is None else rows
     if not chunked or count <= rows:
         return network(stacked)
     parts = [network(stacked[:, begin : begin + rows]) for begin in range(0, count, rows)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 import amalg
-from amalg.plugins.students._lstm import lstm_step, run_lstm, simple_lstm_step
+from amalg.core.functional import chunk_rows
+from amalg.plugins.students._lstm import GPU_ROWS, ROWS, lstm_step, run_lstm, simple_lstm_step
 
 
 def _inputs(count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -47,3 +48,10 @@ def test_a_step_that_keeps_a_graph_is_not_chunked() -> None:
     out, h, _ = run_lstm(student, 2, *_inputs(50), rows=7)
     assert out.grad_fn is not None and h.grad_fn is not None
     assert "CopySlices" not in type(out.grad_fn).__name__
+
+
+def test_chunks_are_sized_for_the_device_the_work_is_on() -> None:
+    # The meta device stands for a GPU here: anything but the CPU takes the large chunks.
+    assert chunk_rows(torch.empty(3), ROWS, GPU_ROWS) == ROWS
+    assert chunk_rows(torch.empty(3, device="meta"), ROWS, GPU_ROWS) == GPU_ROWS
+    assert GPU_ROWS > 16 * ROWS
