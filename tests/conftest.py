@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from amalg.core.registry import Registry, set_registry
+from amalg.core.training.launch import usable_cores
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     then runs ten times slower (measured: 2 processes of 16 threads on 2 cores)."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+        torch.set_num_threads(max(1, usable_cores() // int(workers)))
 
 
 @pytest.fixture(scope="session", autouse=True)

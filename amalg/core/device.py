@@ -22,13 +22,33 @@ from amalg.core.functional import Params, tree_map
 from amalg.core.interfaces import Batch, Split, Task
 
 __all__ = [
+    "CHUNK_BYTES",
     "DeviceError",
     "OnDevice",
+    "chunk_rows",
     "on_device",
     "resolve_device",
     "to_device",
     "worker_device",
 ]
+
+
+CHUNK_BYTES = 256 * 2**20
+"""Off the CPU, the most one buffer of a chunk of graph-free per-row work may hold (a few
+such buffers are alive at once)."""
+
+
+def chunk_rows(tensor: Tensor, cpu: int, width: int) -> int:
+    """Rows per chunk of a fast path's graph-free per-row work on ``tensor``, whose widest
+    buffer holds ``width`` elements of ``tensor``'s dtype per row.
+
+    On the CPU, ``cpu`` rows: small chunks, whose buffers the allocator reuses instead of
+    faulting in fresh memory at every step. Elsewhere (a GPU) each chunk is a round of kernel
+    launches and the caching allocator reuses blocks of any size, so chunks only bound the
+    memory: as many rows as fit :data:`CHUNK_BYTES` (never fewer than ``cpu``)."""
+    if tensor.device.type == "cpu":
+        return cpu
+    return max(cpu, CHUNK_BYTES // (max(1, width) * tensor.element_size()))
 
 
 class DeviceError(AmalgError):

@@ -49,13 +49,6 @@ def graph_wanted(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(tensor.requires_grad for tensor in tensors)
 
 
-def chunk_rows(tensor: Tensor, cpu: int, gpu: int) -> int:
-    """Rows per chunk of a fast path's graph-free work on ``tensor``'s device: ``cpu`` on the
-    CPU (chunks that stay in the allocator's reach), ``gpu`` elsewhere (each chunk is a round
-    of kernel launches, so far fewer)."""
-    return cpu if tensor.device.type == "cpu" else gpu
-
-
 def safe_sqrt(x: Tensor) -> Tensor:
     """``sqrt(x)`` whose gradient is 0 where ``x == 0`` instead of infinite.
 

@@ -99,3 +99,14 @@ def update_mutates_nothing(rule: UpdateRule[Any], params: Params, grads: Params)
         rule.update(grads, state, params, 1)
     assert [tensor._version for tensor in tensors] == versions
     assert all(torch.equal(a, b) for a, b in zip(tensors, copies, strict=True))
+
+
+def agree(actual: Any, expected: Any, device: str, rtol: float, atol: float) -> None:
+    """``actual`` (computed on ``device``) against ``expected`` (computed on the CPU), any
+    nesting of tensors: to ``rtol``/``atol`` on another device, whose kernels may round
+    differently, and exactly when ``device`` is the CPU (the same computation twice must
+    give the same bits)."""
+    exact = torch.device(device).type == "cpu"
+    torch.testing.assert_close(
+        actual, expected, rtol=0 if exact else rtol, atol=0 if exact else atol
+    )

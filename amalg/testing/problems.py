@@ -15,6 +15,13 @@ LossFn = Callable[[Params], Tensor]
 
 SHAPES = {"scalar": (), "bias": (3,), "weight": (4, 5), "kernel": (2, 3, 3, 3)}
 
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+"""The devices a rule is run on by the contract suites."""
+
+TARGET = "cuda" if torch.cuda.is_available() else "cpu"
+"""The device a rule's results are compared with the CPU's on: the GPU where there is one,
+else the CPU itself, where the check becomes one of determinism (see :func:`agree`)."""
+
 
 def random_params(dtype: torch.dtype = torch.float32, seed: int = 0) -> Params:
     generator = torch.Generator().manual_seed(seed)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from suite.timing import Series, alternate, rate_table
 
+from amalg.core.training.launch import usable_cores
+
 TRAJECTORIES = 4
 SETTINGS = [
     "--task", "digits_cnn", "--student", "rnnprop", "--scheme", "minmax",
@@ -57,7 +59,7 @@ def _per_worker(workers: int, threads: int) -> Callable[[], float]:
 
 
 def run(counts: list[int], rounds: int) -> tuple[int, list[Series]]:
-    threads = max(1, (os.cpu_count() or 1) // max(counts))
+    threads = max(1, usable_cores() // max(counts))
     candidates = {f"{count} worker(s)": _per_worker(count, threads) for count in counts}
     return threads, alternate(candidates, rounds, f"{counts[0]} worker(s)")
 

@@ -1,6 +1,7 @@
 """Where a run computes: devices are checked in one line, a task on a device moves what it
-makes, and a run through that plumbing is the run itself. The CUDA checks run where torch
-sees a GPU (the CPU-only test machines skip them)."""
+makes, and a run through that plumbing is the run itself. Meta-training, evaluation and
+``amalg.optim`` on the GPU are compared with the CPU where torch sees one; on CPU-only
+machines the same tests compare two CPU runs bit for bit (``checks.agree``)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,33 @@ from typer.testing import CliRunner
 import amalg
 import amalg.optim
 from amalg.cli import app
-from amalg.core.device import DeviceError, OnDevice, on_device, resolve_device, to_device
+from amalg.core.device import (
+    CHUNK_BYTES,
+    DeviceError,
+    OnDevice,
+    chunk_rows,
+    on_device,
+    resolve_device,
+    to_device,
+)
 from amalg.core.training.build import build_run
 from amalg.core.training.trainer import Trainer
+from amalg.testing import checks
+from amalg.testing.problems import TARGET
 
 from .training.test_trainer import TINY, claimed
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
-# The device the agreement checks run on: the GPU where there is one, else the CPU against
-# itself (what then is checked is that the plumbing leaves every result as it was).
-TARGET = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture(autouse=True)
+def _float32_without_tf32():
+    """cuDNN's convolutions (and, where enabled, matrix products) default to TF32 on recent
+    GPUs, 1e-3 relative: the CPU comparisons below need float32 as the CPU computes it."""
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def test_cpu_is_always_there_and_other_names_are_refused_in_one_line() -> None:
@@ -56,6 +74,14 @@ def test_a_task_on_a_device_moves_parameters_and_batches_and_is_itself_otherwise
     assert to_device({"a": [torch.ones(1)], "b": 3}, torch.device("cpu"))["b"] == 3
 
 
+def test_chunks_are_small_on_the_cpu_and_bounded_by_memory_elsewhere() -> None:
+    assert chunk_rows(torch.empty(3), 100, width=8) == 100
+    elsewhere = torch.empty(3, device="meta")  # stands for a GPU: shapes only
+    assert chunk_rows(elsewhere, 100, width=8) == CHUNK_BYTES // 32
+    assert chunk_rows(elsewhere.double(), 100, width=8) == CHUNK_BYTES // 64
+    assert chunk_rows(elsewhere, 100, width=CHUNK_BYTES) == 100  # never below the CPU's
+
+
 def _trained(task_wrapper=None):
     config, parts = build_run(copy.deepcopy(TINY))
     if task_wrapper is not None:
@@ -72,16 +98,18 @@ def test_a_run_through_the_device_plumbing_is_the_run_itself(tmp_path) -> None:
     assert all(torch.equal(phis[0][k], phis[1][k]) for k in phis[0])
 
 
-@CUDA
-def test_a_run_on_cuda_agrees_with_the_cpu_run(tmp_path) -> None:
+@pytest.mark.parametrize("estimator", ["tbptt", "pes"])
+def test_meta_training_on_the_device_agrees_with_the_cpu(tmp_path, estimator: str) -> None:
+    """Every random draw (phi's reset, ES/PES noise) is made on the CPU and moved, so a
+    device run follows the CPU run to float rounding."""
+    values = {**TINY, "estimator": {"name": estimator}}
     phis = []
-    for device in ("cpu", "cuda"):
-        config, parts = build_run(copy.deepcopy(TINY), device=device)
+    for index, device in enumerate(("cpu", TARGET)):
+        config, parts = build_run(copy.deepcopy(values), device=device)
         assert next(parts.student.parameters()).device.type == device
-        Trainer(config, parts, claimed(config, tmp_path / device)).train()
+        Trainer(config, parts, claimed(config, tmp_path / str(index))).train()
         phis.append({k: v.detach().cpu() for k, v in parts.student.named_parameters()})
-    for key in phis[0]:
-        torch.testing.assert_close(phis[1][key], phis[0][key], rtol=1e-3, atol=1e-5)
+    checks.agree(phis[1], phis[0], TARGET, rtol=1e-3, atol=1e-5)
 
 
 def _rules() -> list[tuple[str, str]]:
@@ -105,25 +133,10 @@ def test_amalg_optim_steps_device_parameters_as_it_steps_cpu_ones(kind: str, nam
             model(inputs).square().mean().backward()
             optimizer.step()
         results.append([p.detach().cpu() for p in model.parameters()])
-    for cpu, cuda in zip(*results, strict=True):
-        torch.testing.assert_close(cuda, cpu, rtol=1e-4, atol=1e-6)
+    checks.agree(results[1], results[0], TARGET, rtol=1e-4, atol=1e-6)
 
 
-PES = {**TINY, "estimator": {"name": "pes"}}
-
-
-def test_pes_meta_training_on_the_device_agrees_with_the_cpu(tmp_path) -> None:
-    """ES/PES draw their noise on the CPU and move it, so a device run follows the CPU run."""
-    phis = []
-    for device in ("cpu", TARGET):
-        config, parts = build_run(copy.deepcopy(PES), device=device)
-        Trainer(config, parts, claimed(config, tmp_path / f"{device}-{len(phis)}")).train()
-        phis.append({k: v.detach().cpu() for k, v in parts.student.named_parameters()})
-    for key in phis[0]:
-        torch.testing.assert_close(phis[1][key], phis[0][key], rtol=1e-3, atol=1e-5)
-
-
-def _evaluate(device: str, out) -> dict[str, np.ndarray]:
+def _evaluate(device: str, out) -> dict[str, torch.Tensor]:
     result = CliRunner().invoke(app, [
         "evaluate", "adam@0.05", "rnnprop-mean-digits", "small_fc_lopt-pes-digits",
         "--task", "digits_mlp", "--repeats", "1", "--steps", "12", "--every", "6",
@@ -136,19 +149,22 @@ def _evaluate(device: str, out) -> dict[str, np.ndarray]:
     for path in sorted(out.rglob("curves.npz")):
         with np.load(path) as arrays:
             where = path.parent.relative_to(out)
-            curves.update({f"{where}/{key}": arrays[key] for key in arrays if key != "time"})
+            curves.update(
+                {f"{where}/{k}": torch.from_numpy(arrays[k]) for k in arrays if k != "time"}
+            )
     return curves
 
 
 def test_an_evaluation_on_the_device_agrees_with_the_cpu_one(tmp_path) -> None:
     on_cpu, there = _evaluate("cpu", tmp_path / "cpu"), _evaluate(TARGET, tmp_path / "there")
     assert on_cpu.keys() == there.keys() and len(on_cpu) > 20
-    for key, value in on_cpu.items():
-        np.testing.assert_allclose(there[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+    checks.agree(there, on_cpu, TARGET, rtol=1e-4, atol=1e-6)
 
 
 @CUDA
 def test_amalg_run_on_cuda_end_to_end(tmp_path) -> None:
+    """The command a user types: it finishes and writes its folder (no CPU run to compare:
+    the tests above do that)."""
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, [
         "run", "--teacher", "adam", "--teacher", "rmsprop", "--scheme", "minmax", "--quick",
         "--device", "cuda", "--out", str(tmp_path / "run"),

@@ -43,8 +43,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the platform has one (a
+    container's or a job's share, which ``os.cpu_count`` does not see), else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _threads(size: int) -> str:
-    return str(max(1, (os.cpu_count() or 1) // size))
+    return str(max(1, usable_cores() // size))
 
 
 def start_workers(

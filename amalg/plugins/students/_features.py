@@ -8,7 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from amalg.core.functional import Params, State, chunk_rows
+from amalg.core.device import chunk_rows
+from amalg.core.functional import Params, State
 
 NORMALISE_EPS = 1e-20
 """Keeps an all-zero feature at zero; small enough that tiny features still reach a second
@@ -47,25 +48,21 @@ def fold(stacked: Tensor, weight: Tensor, bias: Tensor, time: Tensor) -> tuple[T
 ROWS = 32_768
 """Coordinates per chunk of a per-coordinate network run without a graph on the CPU: its
 hidden units (units x ROWS) stay small enough for the allocator to reuse them instead of
-faulting in fresh memory at every step."""
-
-GPU_ROWS = 1 << 22
-"""The same on a GPU, where the caching allocator reuses blocks of any size and every chunk
-costs a round of kernel launches: chunks only bound the hidden units' memory (units x 4M
-floats, half a GiB for 32 units)."""
+faulting in fresh memory at every step (larger chunks off the CPU: :func:`chunk_rows`)."""
 
 
 def per_coordinate(
     network: Callable[[Tensor], Tensor],
     stacked: Tensor,
     chunked: bool,
+    width: int,
     rows: int | None = None,
 ) -> Tensor:
     """``network`` (``[feature, coordinate] -> [output, coordinate]``, each coordinate on its
-    own) over ``stacked``, in chunks of ``rows`` coordinates (by default :data:`ROWS` on the
-    CPU, :data:`GPU_ROWS` elsewhere) when ``chunked`` (no graph)."""
+    own, at most ``width`` units wide) over ``stacked``, in chunks of ``rows`` coordinates
+    (by default :func:`chunk_rows` for the device) when ``chunked`` (no graph)."""
     count = stacked.shape[1]
-    rows = chunk_rows(stacked, ROWS, GPU_ROWS) if rows is None else rows
+    rows = chunk_rows(stacked, ROWS, width) if rows is None else rows
     if not chunked or count <= rows:
         return network(stacked)
     parts = [network(stacked[:, begin : begin + rows]) for begin in range(0, count, rows)]
@@ -104,7 +101,7 @@ def folded_step(
         def network(part: Tensor, weight: Tensor = weight, bias: Tensor = bias) -> Tensor:
             return head(torch.addmm(bias.unsqueeze(1), weight.T, part))
 
-        out = per_coordinate(network, stacked, chunked)
+        out = per_coordinate(network, stacked, chunked, width=weight0.shape[1])
         update = exponential_step(out[direction], out[magnitude], linear, exp)
         delta[key] = update.view_as(grad).to(grad.dtype)
     return delta, new_state

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from amalg.core.functional import chunk_rows, graph_wanted
+from amalg.core.device import chunk_rows
+from amalg.core.functional import graph_wanted
 
 
 def add_lstm(module: nn.Module, inputs: int, hidden: int, layers: int) -> None:
@@ -41,24 +42,19 @@ LSTM = Callable[[nn.Module, int, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, 
 ROWS = 16_384
 """Coordinates per chunk when no graph is kept on the CPU: the gates of a chunk (ROWS x 4 x
 hidden) stay small enough to be reused from the allocator instead of faulted in fresh, which
-halves the step on a million coordinates."""
-
-GPU_ROWS = 1 << 20
-"""The same on a GPU, where each chunk is a round of kernel launches and the caching
-allocator reuses blocks of any size: chunks only bound the gates' memory (1M x 4 x hidden
-floats, 320 MiB for 20 units)."""
+halves the step on a million coordinates (larger chunks off the CPU: :func:`chunk_rows`)."""
 
 
 def run_lstm(
     module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor, rows: int | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`lstm_step` over every coordinate, in chunks of ``rows`` coordinates (by default
-    :data:`ROWS` on the CPU, :data:`GPU_ROWS` elsewhere) when no graph is wanted
+    :func:`chunk_rows` for the device, the gates the widest buffer) when no graph is wanted
     (evaluation, ``amalg.optim``, ES/PES without a backward pass): each coordinate's result
     does not depend on the others, and it is the same to float rounding (a matrix product may
     block its sums differently by size)."""
     count = x.shape[0]
-    rows = chunk_rows(x, ROWS, GPU_ROWS) if rows is None else rows
+    rows = chunk_rows(x, ROWS, 4 * h.shape[-1]) if rows is None else rows
     if count <= rows or graph_wanted(x, h, c, *module.parameters()):
         return lstm_step(module, layers, x, h, c)
     out = x.new_empty(count, h.shape[-1])

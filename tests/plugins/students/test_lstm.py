@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import amalg
-from amalg.core.functional import chunk_rows
-from amalg.plugins.students._lstm import GPU_ROWS, ROWS, lstm_step, run_lstm, simple_lstm_step
+from amalg.plugins.students import _lstm
+from amalg.plugins.students._lstm import ROWS, lstm_step, run_lstm, simple_lstm_step
 
 
 def _inputs(count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -50,8 +51,18 @@ def test_a_step_that_keeps_a_graph_is_not_chunked() -> None:
     assert "CopySlices" not in type(out.grad_fn).__name__
 
 
-def test_chunks_are_sized_for_the_device_the_work_is_on() -> None:
-    # The meta device stands for a GPU here: anything but the CPU takes the large chunks.
-    assert chunk_rows(torch.empty(3), ROWS, GPU_ROWS) == ROWS
-    assert chunk_rows(torch.empty(3, device="meta"), ROWS, GPU_ROWS) == GPU_ROWS
-    assert GPU_ROWS > 16 * ROWS
+@pytest.mark.parametrize(("device", "chunks"), [("cpu", 3), ("meta", 1)])
+def test_chunks_are_sized_by_the_device(monkeypatch, device: str, chunks: int) -> None:
+    # The meta device stands for a GPU (shapes only): off the CPU, 3 x ROWS coordinates of
+    # 20-unit gates fit in one chunk; on the CPU they take three.
+    sizes: list[int] = []
+
+    def counted(*args):
+        sizes.append(args[2].shape[0])
+        return lstm_step(*args)
+
+    monkeypatch.setattr(_lstm, "lstm_step", counted)
+    student = amalg.create("student", "rnnprop").double().to(device)
+    with torch.no_grad():
+        out, _, _ = run_lstm(student, 2, *(t.to(device) for t in _inputs(3 * ROWS)))
+    assert len(sizes) == chunks and sum(sizes) == 3 * ROWS and out.shape[0] == 3 * ROWS
