@@ -12,8 +12,9 @@ import torch
 
 import amalg
 from amalg.core.errors import ConfigError
-from amalg.core.functional import Params, State, tree_leaves
+from amalg.core.functional import Params, State, tree_leaves, tree_map
 from amalg.core.interfaces import UpdateRule
+from amalg.testing.problems import random_params
 
 __all__ = [
     "bad_config_values_are_rejected_naming_the_field",
@@ -99,6 +100,22 @@ def update_mutates_nothing(rule: UpdateRule[Any], params: Params, grads: Params)
         rule.update(grads, state, params, 1)
     assert [tensor._version for tensor in tensors] == versions
     assert all(torch.equal(a, b) for a, b in zip(tensors, copies, strict=True))
+
+
+def steps_on(rule: UpdateRule[Any], device: str, steps: int) -> tuple[list[Any], torch.Tensor]:
+    """``steps`` float64 steps of ``rule`` (its own tensors already on ``device``) from the
+    contract problems' parameters and gradients: each step's update and state, moved to the
+    CPU, and the sum of the squared updates (differentiable where grad mode kept a graph)."""
+    params = {key: value.to(device) for key, value in random_params(torch.float64).items()}
+    state, seen = rule.init(params), []
+    total = torch.zeros((), dtype=torch.float64)
+    for step in range(steps):
+        grads = {k: v.to(device) for k, v in random_params(torch.float64, step + 1).items()}
+        delta, state = rule.update(grads, state, params, step)
+        params = rule.apply(params, delta)
+        total = total + sum(value.square().sum().cpu() for value in delta.values())
+        seen.append(tree_map(lambda t: t.detach().cpu(), (delta, state)))
+    return seen, total
 
 
 def agree(actual: Any, expected: Any, device: str, rtol: float, atol: float) -> None:

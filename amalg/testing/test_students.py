@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import amalg
-from amalg.core.functional import Params, tree_leaves, tree_map
+from amalg.core.functional import tree_leaves, tree_map
 from amalg.core.interfaces import Student
 from amalg.testing import checks
 from amalg.testing.problems import TARGET, gradients, quadratic, random_params
@@ -155,51 +155,22 @@ def test_the_fast_path_matches_the_simple_one(name: str) -> None:
         params = student.apply(params, {k: v.detach() for k, v in fast.items()})
 
 
-def _on(device: str, student: Student) -> tuple[Student, Params]:
-    moved = copy.deepcopy(student).to(device)
-    return moved, {key: value.to(device) for key, value in random_params(torch.float64).items()}
-
-
-def test_the_update_on_a_device_is_the_cpu_update(name: str) -> None:
+@pytest.mark.parametrize("graph", [True, False], ids=["graph", "graph-free"])
+def test_the_update_on_a_device_is_the_cpu_update(name: str, graph: bool) -> None:
     """The learned rule does not depend on where it computes: the same phi, four float64
-    steps on the GPU against the same steps on the CPU, their updates, state and the
-    meta-gradient of the steps (the path meta-training takes); without a GPU, the CPU against
-    itself, bit for bit."""
+    steps on the GPU against the same steps on the CPU, their updates and state, with a graph
+    (the path meta-training takes; the steps' meta-gradient too) and without one (the fast
+    path evaluation and ``amalg.optim`` take, chunked where it chunks); without a GPU, the
+    CPU against itself, bit for bit."""
     student = amalg.create("student", name).double()
     student.reset_parameters(_seeded(4))
     runs = []
     for where in ("cpu", TARGET):
-        moved, params = _on(where, student)
-        phi = dict(moved.named_parameters())
-        outputs: list[object] = []
-        state, total = moved.init(params), torch.zeros((), dtype=torch.float64)
-        for step in range(4):
-            grads = {k: v.to(where) for k, v in random_params(torch.float64, step + 1).items()}
-            delta, state = moved(grads, state, params, step)
-            params = moved.apply(params, delta)
-            total = total + sum(value.square().sum().cpu() for value in delta.values())
-            outputs.append({key: value.detach().cpu() for key, value in delta.items()})
-        outputs.append([leaf.detach().cpu() for leaf in tree_leaves(state)])
-        meta = torch.autograd.grad(total, list(phi.values()), allow_unused=True)
-        outputs.append([None if grad is None else grad.cpu() for grad in meta])
-        runs.append(outputs)
-    checks.agree(runs[1], runs[0], TARGET, rtol=1e-9, atol=1e-12)
-
-
-def test_the_graph_free_update_on_a_device_is_the_cpu_update(name: str) -> None:
-    """The same without a graph (``torch.no_grad``: the fast path evaluation and
-    ``amalg.optim`` take, chunked where it chunks): updates and state."""
-    student = amalg.create("student", name).double()
-    student.reset_parameters(_seeded(4))
-    runs = []
-    for where in ("cpu", TARGET):
-        moved, params = _on(where, student)
-        state, outputs = moved.init(params), []
-        with torch.no_grad():
-            for step in range(4):
-                grads = {k: v.to(where) for k, v in random_params(torch.float64, step + 1).items()}
-                delta, state = moved(grads, state, params, step)
-                params = moved.apply(params, delta)
-                outputs.append(tree_map(lambda t: t.cpu(), (delta, state)))
-        runs.append(outputs)
+        moved = copy.deepcopy(student).to(where)
+        with torch.set_grad_enabled(graph):
+            seen, total = checks.steps_on(moved, where, 4)
+        if graph:
+            meta = torch.autograd.grad(total, list(moved.parameters()), allow_unused=True)
+            seen.append([None if grad is None else grad.cpu() for grad in meta])
+        runs.append(seen)
     checks.agree(runs[1], runs[0], TARGET, rtol=1e-9, atol=1e-12)

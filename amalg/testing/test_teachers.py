@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from amalg.core.functional import tree_leaves, tree_map
+from amalg.core.functional import tree_leaves
 from amalg.core.interfaces import ElementwiseTeacher
 from amalg.testing import checks
 from amalg.testing.problems import DEVICES, TARGET, gradients, quadratic, random_params, unroll
@@ -51,18 +51,8 @@ def test_the_update_on_a_device_is_the_cpu_update(name: str, make: Callable[[], 
     """The rule does not depend on where it computes: three float64 steps without a graph
     (the fast path, where there is one) on the GPU against the same steps on the CPU, updates
     and state; without a GPU, the CPU against itself, bit for bit."""
-    runs = []
-    for where in ("cpu", TARGET):
-        teacher = make()
-        params = {key: value.to(where) for key, value in random_params(torch.float64).items()}
-        state, seen = teacher.init(params), []
-        for step in range(3):
-            grads = {k: v.to(where) for k, v in random_params(torch.float64, step + 1).items()}
-            with torch.no_grad():
-                delta, state = teacher.update(grads, state, params, step)
-            params = teacher.apply(params, delta)
-            seen.append(tree_map(lambda t: t.cpu(), (delta, state)))
-        runs.append(seen)
+    with torch.no_grad():
+        runs = [checks.steps_on(make(), where, 3)[0] for where in ("cpu", TARGET)]
     checks.agree(runs[1], runs[0], TARGET, rtol=1e-10, atol=1e-13)
 
 
