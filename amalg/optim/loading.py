@@ -41,8 +41,11 @@ class LearnedOptimizer(RuleOptimizer):
         lr: float = 1.0,
         warmup: int = 100,
         warmup_lr: float = 0.01,
+        compile: bool = False,
     ) -> None:
-        super().__init__(params, student, lr=lr, warmup=warmup, warmup_lr=warmup_lr)
+        super().__init__(
+            params, student, lr=lr, warmup=warmup, warmup_lr=warmup_lr, compile=compile
+        )
         self.card = card
 
 
@@ -53,6 +56,7 @@ def load(
     lr: float = 1.0,
     warmup: int = 100,
     warmup_lr: float = 0.01,
+    compile: bool = False,
 ) -> LearnedOptimizer:
     """The trained student ``source`` names (see :func:`resolve_student`) as a
     ``torch.optim.Optimizer`` over ``params``.
@@ -60,10 +64,16 @@ def load(
     ``lr`` scales the learned step (a param group's ``lr`` too, so LR schedulers work). The
     first ``warmup`` steps are SGD at ``warmup_lr``, the warm start the student was
     meta-trained and evaluated after (Huang et al. 2022, Appendix C.3); 0 turns it off.
+    ``compile=True`` runs the student's update through ``torch.compile`` (small_fc_lopt:
+    the same steps to float rounding, several times faster on large models once each
+    parameter shape has compiled, which takes seconds per shape: see
+    :mod:`amalg.core.compiled`); a student without a compiled path is refused.
     """
     student, card = resolve_student(source)
     student.eval()
-    return LearnedOptimizer(params, student, card, lr=lr, warmup=warmup, warmup_lr=warmup_lr)
+    return LearnedOptimizer(
+        params, student, card, lr=lr, warmup=warmup, warmup_lr=warmup_lr, compile=compile
+    )
 
 
 class Teacher(RuleOptimizer):

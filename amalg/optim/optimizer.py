@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from amalg.core.compiled import NoCompiledPathError
 from amalg.core.errors import AmalgError
 from amalg.core.interfaces import Student, Teacher, UpdateRule
 from amalg.optim._tree import merge, per_parameter, restrict
@@ -73,6 +74,20 @@ class OptimizerUsageError(AmalgError):
     """An amalg optimizer was given something it cannot step."""
 
 
+def _compiling(rule: UpdateRule[Any]) -> UpdateRule[Any]:
+    """A copy of ``rule`` on its compiled path (the caller's rule is left as it was), or one
+    line saying why there is none."""
+    if not isinstance(rule, Student):
+        raise OptimizerUsageError(
+            f"compile=True: {rule.kind} {rule.name!r} has no compiled path (a teacher's fast "
+            "path already runs over all tensors at once): leave compile off"
+        )
+    try:
+        return copy.deepcopy(rule).use_compiler()
+    except NoCompiledPathError as error:
+        raise OptimizerUsageError(f"compile=True: {error}") from None
+
+
 class RuleOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` stepping parameters with an amalg update rule.
 
@@ -88,7 +103,10 @@ class RuleOptimizer(torch.optim.Optimizer):
         lr: float | None = None,
         warmup: int = 100,
         warmup_lr: float = 0.01,
+        compile: bool = False,
     ) -> None:
+        if compile:
+            rule = _compiling(rule)
         if lr is None:
             # A teacher's own learning rate, or an unscaled learned step.
             has_lr = isinstance(rule, Teacher) and "lr" in type(rule.config).model_fields

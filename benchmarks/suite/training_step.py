@@ -6,6 +6,8 @@ targets name: the train task's CNN (Huang et al. 2022, Table 2a: 18k parameters,
 inputs) and fmnist_mlp's MLP (784-128-128-10, 118k parameters), batch 128 of random inputs.
 Every optimizer starts each round from the same fresh model; learned optimizers run with
 ``warmup=0`` and untrained meta-parameters (the cost of a step does not depend on them).
+A student with a compiled path is timed on it too, "(compiled)"; it compiles in the first,
+untimed step of the first round (later rounds' fresh models reuse the compiled kernels).
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def optimizers() -> dict[str, Callable[[nn.Module], torch.optim.Optimizer]]:
         made[f"amalg {info.name}"] = lambda m, rule=rule: amalg.optim.RuleOptimizer(
             m.parameters(), rule, warmup=0
         )
+        if getattr(info.component, "compiled_path", False):
+            made[f"amalg {info.name} (compiled)"] = lambda m, rule=rule: amalg.optim.RuleOptimizer(
+                m.parameters(), rule, warmup=0, compile=True
+            )
     return made
 
 

@@ -8,6 +8,10 @@ learned optimizers run with ``warmup=0`` (the warmup's SGD steps would flatter t
 RNNProp's compute floor is timed too: its two LSTM layers' and its dense layer's matrix
 products over the same coordinates and nothing else (about 10k flop per parameter), the
 least any implementation of the rule must compute.
+
+A student with a compiled path (``compile=True``, :mod:`amalg.core.compiled`) is timed on it
+too, "(compiled)"; its first step, which compiles one kernel per parameter shape, is not
+timed with the others but reported on its own.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ def stepper(
     device: str,
     steps: int,
     shapes: Shapes = SHAPES,
+    first: list[float] | None = None,
 ) -> Callable[[], float]:
     """Seconds per ``step()`` of the optimizer ``make`` builds on parameters of ``shapes``
-    with fixed gradients (built on first use)."""
+    with fixed gradients (built on first use; the seconds of that untimed first step, which
+    compiles a compiled path, are appended to ``first``)."""
     built: list[torch.optim.Optimizer] = []
 
     def measure() -> float:
@@ -53,7 +59,11 @@ def stepper(
             for leaf, grad in zip(leaves, grads, strict=True):
                 leaf.grad = grad
             built.append(make(leaves))
-            built[0].step()  # states exist before the timing
+            started = time.perf_counter()
+            built[0].step()  # states exist (and compiled code) before the timing
+            sync(device)
+            if first is not None:
+                first.append(time.perf_counter() - started)
         sync(device)
         started = time.perf_counter()
         for _ in range(steps):
@@ -104,18 +114,32 @@ def run(device: str, rounds: int, quick: bool) -> dict[str, list[Series]]:
         candidates[f"teacher {info.name}"] = stepper(
             lambda p, name=info.name: amalg.optim.Teacher(name, p), device, steps
         )
+    firsts: dict[str, list[float]] = {}
     for info in amalg.list_components("student"):
         rule = amalg.create("student", info.name)
         candidates[f"student {info.name}"] = stepper(
             lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0), device, slow_steps
         )
+        if getattr(info.component, "compiled_path", False):
+            label = f"student {info.name} (compiled)"
+            firsts[label] = []
+            candidates[label] = stepper(
+                lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0, compile=True),
+                device, slow_steps, first=firsts[label],
+            )  # fmt: skip
     candidates[FLOOR] = _floor(device, slow_steps)
     series = alternate(candidates, rounds, BASE)
+    eager = {item.label: item for item in series}
     floor = next(item for item in series if item.label == FLOOR)
     rnnprop = next(item for item in series if item.label == "student rnnprop")
     return {
         "steps": series,
         "floor": [
             Series("rnnprop step / its compute floor", rnnprop.values, floor.values),
+        ],
+        # The first step compiles: its seconds, against one step of the eager path.
+        "first": [
+            Series(label, values, eager[label.removesuffix(" (compiled)")].values[:1])
+            for label, values in firsts.items()
         ],
     }

@@ -294,3 +294,32 @@ def test_a_group_added_later_is_checked_like_the_first():
     with pytest.raises(OptimizerUsageError, match="warmup must be"):
         optimizer.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "warmup": True})
     assert len(optimizer.param_groups) == 1
+
+
+def test_compile_steps_a_model_as_the_eager_student_does():
+    rule = student("small_fc_lopt")
+    nets = [nn.Linear(6, 4), nn.Linear(6, 4)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    eager = RuleOptimizer(nets[0].parameters(), rule, warmup=0)
+    compiled = RuleOptimizer(nets[1].parameters(), rule, warmup=0, compile=True)
+    assert compiled.rule.compiling and not rule.compiling  # the caller's rule is left alone
+    inputs = torch.randn(16, 6, generator=torch.Generator().manual_seed(4))
+    for _ in range(3):
+        for net, optimizer in zip(nets, (eager, compiled), strict=True):
+            optimizer.zero_grad()
+            net(inputs).square().mean().backward()
+            optimizer.step()
+    for ours, theirs in zip(nets[1].parameters(), nets[0].parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (lambda: amalg.create("teacher", "adam"), "teacher 'adam' has no compiled path"),
+        (lambda: student("rnnprop"), "'rnnprop' has no compiled path .*small_fc_lopt"),
+    ],
+)
+def test_compile_is_refused_in_one_line_for_a_rule_without_a_compiled_path(rule, message):
+    with pytest.raises(OptimizerUsageError, match=f"compile=True: {message}"):
+        RuleOptimizer(model().parameters(), rule(), compile=True)

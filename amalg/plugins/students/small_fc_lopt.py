@@ -10,13 +10,17 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from amalg.core.compiled import Compiled
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
+from amalg.plugins.students._small_fc_fused import tensor_update
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
+COMPILED = Compiled(tensor_update, "small_fc_lopt's update")
+"""The compiled update of one tensor, shared by every small_fc_lopt (a pure function)."""
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
@@ -75,6 +79,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
     # unrolled step keeps the 39 features, the MLP's activations and the features'
     # intermediates: at least 8 times the state.
     graph_ratio: ClassVar[float] = 8.0
+    compiled_path: ClassVar[bool] = True
 
     def __init__(self, config: object = None, /, **fields: object) -> None:
         super().__init__(config, **fields)
@@ -221,8 +226,15 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         """:meth:`simple_forward` without the ``[coordinate, 39]`` inputs: the normalisation
         and the time features fold into the first layer, the network runs feature-major, a
         tensor at a time, in chunks of coordinates when no graph is kept
-        (:func:`~amalg.plugins.students._features.folded_step`)."""
+        (:func:`~amalg.plugins.students._features.folded_step`). With :meth:`use_compiler`,
+        an update that keeps no graph runs compiled instead
+        (:func:`~amalg.plugins.students._small_fc_fused.tensor_update`)."""
         config = self.config
+        chunked = not graph_wanted(*grads.values(), *self.parameters())
+        if chunked and self.compiling:
+            compiled = self._compiled_forward(grads, state, params, step)
+            if compiled is not None:
+                return compiled
         raw = functools.partial(self._raw_features, decays=self._decays())
 
         def head(x: Tensor) -> Tensor:
@@ -233,8 +245,30 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             grads, state, params, raw,
             (self.w0, self.b0, self._time(step, self.w0)), head,
             (0, 1, config.step_scale, config.magnitude_scale),
-            chunked=not graph_wanted(*grads.values(), *self.parameters()),
+            chunked=chunked,
         )  # fmt: skip
+
+    def _compiled_forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State] | None:
+        """:meth:`forward` without a graph through :data:`COMPILED`, or None where it
+        cannot compile."""
+        config = self.config
+        decays = self._decays()
+        network = (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2)
+        time = self._time(step, self.w0)
+        constants = (config.eps, config.step_scale, config.magnitude_scale)
+        delta: Params = {}
+        new_state: State = {}
+        for key, grad in grads.items():
+            out = COMPILED(
+                grad, params[key], state[key], decays, network, time,
+                factored_dims(grad.shape), constants,
+            )  # fmt: skip
+            if out is None:
+                return None
+            delta[key], new_state[key] = out
+        return delta, new_state
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
