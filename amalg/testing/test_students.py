@@ -4,11 +4,13 @@ rule, seeded meta-parameters, an update that depends on them and passes their gr
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
 
 import amalg
+from amalg.core.compiled import CompilerUnavailableWarning
 from amalg.core.functional import tree_leaves, tree_map
 from amalg.core.interfaces import Student
 from amalg.testing import checks
@@ -153,6 +155,29 @@ def test_the_fast_path_matches_the_simple_one(name: str) -> None:
         fast_state = tree_map(lambda t: t.detach(), fast_state)
         simple_state = tree_map(lambda t: t.detach(), simple_state)
         params = student.apply(params, {k: v.detach() for k, v in fast.items()})
+
+
+def test_the_compiled_path_matches_the_eager_one(name: str) -> None:
+    """With :meth:`~amalg.core.interfaces.Student.use_compiler`, four graph-free float64
+    steps agree with the eager path's to float rounding (a compiler may reorder sums); an
+    update that keeps a graph is still the eager one (meta-gradients flow)."""
+    student = amalg.create("student", name).double()
+    if not student.compiled_path:
+        pytest.skip("no compiled path")
+    student.reset_parameters(_seeded(5))
+    compiled = copy.deepcopy(student).use_compiler()
+    runs = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompilerUnavailableWarning)
+        for rule in (student, compiled):
+            with torch.no_grad():
+                runs.append(checks.steps_on(rule, "cpu", 4)[0])
+    if caught:
+        pytest.skip(f"no working compiler here: {caught[0].message}")
+    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+    params = random_params(torch.float64)
+    delta, _ = compiled(random_params(torch.float64, 1), compiled.init(params), params, 0)
+    assert all(value.requires_grad for value in delta.values())
 
 
 @pytest.mark.parametrize("graph", [True, False], ids=["graph", "graph-free"])
