@@ -2,9 +2,9 @@
 
 A student's per-coordinate update is some 80 element-wise passes over every tensor when run
 eagerly, each its own kernel. Written element-wise for a compiler (no feature matrix, the
-network unit by unit), inductor fuses it into a few loops: 4.6x faster for small_fc_lopt on
-a 1000x1000 tensor on 2 CPU cores, after some 10-30 s of compilation per shape (much less
-when inductor's on-disk cache has it). That pays over a long training run, not in a short
+network unit by unit), inductor fuses it into a few loops: several times faster on large
+tensors (``benchmarks/RESULTS.md``), after seconds of compilation per shape (less when
+inductor's on-disk cache has it). That pays over a long training run, not in a short
 one, so it is opt-in (:meth:`Student.use_compiler <amalg.core.interfaces.Student.
 use_compiler>`, ``amalg.optim.load(..., compile=True)``) and only ever replaces a path that
 keeps no autograd graph.
