@@ -84,9 +84,10 @@ def tensor_update(
     # The normalisation folds into the first layer (:func:`~amalg.plugins.students.
     # _features.fold`); a broadcast feature's sum over the tensor is its own sum times the
     # number of coordinates each entry stands for.
-    count = grad.numel()
+    count = max(grad.numel(), 1)  # an empty tensor has an empty update whatever its scale
     scale = [
-        ((f * f).sum() * (count // f.numel()) / count + NORMALISE_EPS).rsqrt() for f in features
+        ((f * f).sum() * (count // max(f.numel(), 1)) / count + NORMALISE_EPS).rsqrt()
+        for f in features
     ]
     hidden = w0.shape[1]
     bias0 = b0 + time @ w0[RAW:]
