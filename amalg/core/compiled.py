@@ -30,6 +30,8 @@ __all__ = [
     "Compiled",
     "CompilerUnavailableWarning",
     "NoCompiledPathError",
+    "failures",
+    "forget",
     "students_with_compiled_path",
 ]
 
@@ -60,6 +62,22 @@ def students_with_compiled_path() -> list[str]:
 
     students = get_registry().components("student")
     return sorted(info.name for info in students if getattr(info.component, "compiled_path", False))
+
+
+_FAILED: dict[int, tuple[str, str]] = {}
+"""Every :class:`Compiled` that could not compile, by id: its purpose and why."""
+
+
+def failures() -> dict[str, str]:
+    """Why each compiled path that failed in this process did, by purpose (empty where
+    every compilation worked): a check of a compiled path skips rather than compare the
+    eager path with itself."""
+    return dict(_FAILED.values())
+
+
+def forget(compiled: Compiled[Any]) -> None:
+    """Take ``compiled``'s failure off the record (a test that failed it on purpose)."""
+    _FAILED.pop(id(compiled), None)
 
 
 class Compiled(Generic[Result]):
@@ -98,7 +116,9 @@ class Compiled(Generic[Result]):
 
     def _fail(self, error: Exception) -> None:
         lines = str(error).strip().splitlines()
-        self.failure = lines[0] if lines else type(error).__name__
+        # The exception's first line only names the backend; the reason is the next one.
+        self.failure = " ".join(lines[:2]) if lines else type(error).__name__
+        _FAILED[id(self)] = (self.purpose, self.failure)
         warnings.warn(
             f"torch.compile cannot compile {self.purpose} here ({self.failure}); the eager path "
             "runs instead (same results, slower)",

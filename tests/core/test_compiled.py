@@ -9,7 +9,13 @@ import pytest
 import torch
 
 import amalg
-from amalg.core.compiled import Compiled, CompilerUnavailableWarning, students_with_compiled_path
+from amalg.core.compiled import (
+    Compiled,
+    CompilerUnavailableWarning,
+    failures,
+    forget,
+    students_with_compiled_path,
+)
 from amalg.plugins.students import small_fc_lopt
 
 
@@ -18,12 +24,18 @@ def scaled_norm(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 @pytest.fixture
-def no_compiler(monkeypatch):
-    """Inductor with a C++ compiler that does not exist, and no cached kernels to fall on."""
+def no_compiler():
+    """Inductor with a C++ compiler that does not exist, and no cached kernels to fall on
+    (through torch's own config patches: setting these attributes directly leaves inductor's
+    config broken for every later compilation in the process)."""
     import torch._inductor.config as inductor
+    import torch.compiler.config as compiler
 
-    monkeypatch.setattr(inductor.cpp, "cxx", ("no-such-c++-compiler",))
-    monkeypatch.setattr(inductor, "force_disable_caches", True)
+    with (
+        inductor.patch({"cpp.cxx": ("no-such-c++-compiler",)}),
+        compiler.patch(force_disable_caches=True),
+    ):
+        yield
 
 
 def test_a_function_compiles_to_its_own_values():
@@ -41,6 +53,7 @@ def test_without_a_compiler_it_warns_once_and_returns_none(no_compiler):
         warnings.simplefilter("error")
         assert compiled(torch.ones(3)) is None
     assert "compiler" in compiled.failure
+    forget(compiled)  # failed on purpose: the checks of compiled paths must still run
 
 
 def test_a_bug_in_the_function_is_not_taken_for_a_missing_compiler():
@@ -65,6 +78,15 @@ def test_small_fc_lopt_runs_its_eager_path_where_compiling_failed(monkeypatch):
         actual, _ = student.use_compiler()(grads, student.init(params), params, 2)
     for key in params:
         assert torch.equal(actual[key], expected[key])
+
+
+def test_a_failure_is_on_record_for_the_checks_that_need_a_compiler(no_compiler):
+    compiled = Compiled(lambda x: x.sin() * 2, "another test function")
+    with pytest.warns(CompilerUnavailableWarning):
+        compiled(torch.ones(2))
+    assert failures()["another test function"] == compiled.failure
+    forget(compiled)
+    assert "another test function" not in failures()
 
 
 def test_the_students_with_a_compiled_path():

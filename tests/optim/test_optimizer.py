@@ -12,6 +12,7 @@ from torch import nn
 
 import amalg
 import amalg.optim
+from amalg.core.compiled import failures
 from amalg.core.registry import get_registry
 from amalg.optim import OptimizerUsageError, RuleOptimizer
 
@@ -312,6 +313,8 @@ def test_compile_steps_parameters_as_the_eager_student_does():
             ((weight @ start[1].T).square().mean() + bias.exp().sum()).backward()
             optimizer.step()
         runs.append([weight.detach(), bias.detach()])
+    if failures():  # the eager path ran twice: nothing compiled to compare
+        pytest.skip(f"no working compiler here: {failures()}")
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
 
 
