@@ -91,8 +91,8 @@ def tensor_update(
     ]
     hidden = w0.shape[1]
     bias0 = b0 + time @ w0[RAW:]
-    first = [w0[:RAW] * torch.stack(scale).unsqueeze(1)]
-    h1 = [_layer(features, first[0], bias0, unit).relu() for unit in range(hidden)]
+    weight0 = w0[:RAW] * torch.stack(scale).unsqueeze(1)
+    h1 = [_layer(features, weight0, bias0, unit).relu() for unit in range(hidden)]
     h2 = [_layer(h1, w1, b1, unit).relu() for unit in range(hidden)]
     direction, magnitude = _layer(h2, w2, b2, 0), _layer(h2, w2, b2, 1)
     delta = linear * direction * (exponent * magnitude).exp()
