@@ -1,24 +1,27 @@
 """Graph-free fast paths compiled by ``torch.compile``, with the eager path as fallback.
 
 A student's per-coordinate update is some 80 element-wise passes over every tensor when run
-eagerly, each its own kernel. Written element-wise for a compiler (no feature matrix, the
-network unit by unit), inductor fuses it into a few loops: several times faster on large
-tensors (``benchmarks/RESULTS.md``), after seconds of compilation per shape (less when
-inductor's on-disk cache has it). That pays over a long training run, not in a short
-one, so it is opt-in (:meth:`Student.use_compiler <amalg.core.interfaces.Student.
-use_compiler>`, ``amalg.optim.load(..., compile=True)``) and only ever replaces a path that
-keeps no autograd graph.
+eagerly, each its own kernel; a teacher's foreach path is one pass per operation of its rule
+(AddSign's, some 16). Written element-wise for a compiler (for a student: no feature matrix,
+the network unit by unit), inductor fuses a rule into a few loops: several times faster on
+large tensors (``benchmarks/RESULTS.md``), after seconds of compilation per batch of shapes
+(less when inductor's on-disk cache has it). That pays over a long training run, not in a
+short one, so it is opt-in (:meth:`UpdateRule.use_compiler <amalg.core.interfaces.
+UpdateRule.use_compiler>`, ``amalg.optim``'s ``compile=True``) and only ever replaces a path
+that keeps no autograd graph.
 
-Shapes are static: each tensor shape (and dtype) compiles once and is reused for every later
-step, which is what an optimizer stepping the same model sees. Where no compiler works (no
-C++ compiler for inductor's CPU code, a Python torch.compile does not support) the first
-call warns once and every call after it returns None, and the caller runs its eager path.
+Shapes are static: each batch of tensor shapes (and dtypes, :func:`batches`) compiles once
+and is reused for every later step, which is what an optimizer stepping the same model sees;
+what changes from step to step (the step count, a scheduled learning rate) enters as a
+tensor, so it never recompiles. Where no compiler works (no C++ compiler for inductor's CPU
+code, a Python torch.compile does not support) the first call warns once and every call
+after it returns None, and the caller runs its eager path.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -26,20 +29,54 @@ import torch
 from amalg.core.errors import AmalgError
 
 __all__ = [
+    "BATCH_ELEMENTS",
+    "BATCH_TENSORS",
     "RECOMPILE_LIMIT",
     "Compiled",
     "CompilerUnavailableWarning",
     "NoCompiledPathError",
+    "batches",
     "failures",
     "forget",
-    "students_with_compiled_path",
+    "with_compiled_path",
 ]
 
 RECOMPILE_LIMIT = 256
 """Shapes one compiled function may specialise to. torch's default (8) suits a function
 called on one shape; an optimizer calls it on every distinct parameter shape of a model."""
 
+BATCH_TENSORS = 16
+"""Most tensors one compiled call updates: inductor's compilation grows with the graph."""
+
+BATCH_ELEMENTS = 1 << 16
+"""Most elements of a batch of small tensors; a larger tensor has a call of its own."""
+
 Result = TypeVar("Result")
+
+
+def batches(sizes: Sequence[int]) -> list[list[int]]:
+    """The tensors (by their element counts ``sizes``) one compiled call each updates
+    together, as lists of positions: a tensor of more than :data:`BATCH_ELEMENTS` alone,
+    the smaller ones in order, up to :data:`BATCH_TENSORS` and :data:`BATCH_ELEMENTS` to a
+    call.
+
+    Each compiled call costs some 50-80 us of Python (dynamo's guards, the wrapper) whatever
+    its size, as much as the kernel of a tensor of a few thousand elements: one call per
+    tensor made a small model's compiled step a third slower. A model of repeated blocks
+    repeats its batches' shapes, so they compile once and are reused.
+    """
+    alone = [[index] for index, size in enumerate(sizes) if size > BATCH_ELEMENTS]
+    packed: list[list[int]] = []
+    total = 0
+    for index, size in enumerate(sizes):
+        if size > BATCH_ELEMENTS:
+            continue
+        if not packed or len(packed[-1]) == BATCH_TENSORS or total + size > BATCH_ELEMENTS:
+            packed.append([])
+            total = 0
+        packed[-1].append(index)
+        total += size
+    return alone + packed
 
 
 class CompilerUnavailableWarning(UserWarning):
@@ -49,19 +86,21 @@ class CompilerUnavailableWarning(UserWarning):
 class NoCompiledPathError(AmalgError):
     """A compiled path was asked of a rule that has none."""
 
-    def __init__(self, name: str, having: list[str]) -> None:
-        which = f" (those that do: {', '.join(having)})" if having else ""
+    def __init__(self, kind: str, name: str, having: list[str]) -> None:
+        which = f" (the {kind}s that do: {', '.join(having)})" if having else ""
         super().__init__(
-            f"{name!r} has no compiled path{which}: run it without compile, on its eager path"
+            f"{kind} {name!r} has no compiled path{which}: run it without compile, on its "
+            "eager path"
         )
 
 
-def students_with_compiled_path() -> list[str]:
-    """The registered students that have a compiled path, by name."""
+def with_compiled_path(kind: str) -> list[str]:
+    """The registered components of ``kind`` (teacher, student) that have a compiled path,
+    by name."""
     from amalg.core.registry import get_registry
 
-    students = get_registry().components("student")
-    return sorted(info.name for info in students if getattr(info.component, "compiled_path", False))
+    found = get_registry().components(kind)
+    return sorted(info.name for info in found if getattr(info.component, "compiled_path", False))
 
 
 _FAILED: dict[int, tuple[str, str]] = {}

@@ -82,7 +82,10 @@ class Teacher(RuleOptimizer):
 
     ``lr`` is the teacher's learning rate (its default when not given); other keywords are
     its config fields (``amalg show teacher NAME``). No warmup by default, unlike a learned
-    optimizer (``warmup=100`` reproduces evaluation's warm start)."""
+    optimizer (``warmup=100`` reproduces evaluation's warm start). ``compile=True`` runs
+    the rule through ``torch.compile`` (:mod:`amalg.core.compiled`): one fused kernel per
+    tensor instead of a pass per operation, after seconds of compilation at the first
+    step."""
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class Teacher(RuleOptimizer):
         *,
         warmup: int = 0,
         warmup_lr: float = 0.01,
+        compile: bool = False,
         **config: Any,
     ) -> None:
         from amalg.core.registry import get_registry
@@ -103,4 +107,6 @@ class Teacher(RuleOptimizer):
             raise OptimizerUsageError(f"{name!r} is not a teacher")
         # No learning rate of its own: a given lr scales its step.
         group_lr = None if takes_lr else lr
-        super().__init__(params, rule, lr=group_lr, warmup=warmup, warmup_lr=warmup_lr)
+        super().__init__(
+            params, rule, lr=group_lr, warmup=warmup, warmup_lr=warmup_lr, compile=compile
+        )

@@ -77,11 +77,6 @@ class OptimizerUsageError(AmalgError):
 def _compiling(rule: UpdateRule[Any]) -> UpdateRule[Any]:
     """A copy of ``rule`` on its compiled path (the caller's rule is left as it was), or one
     line saying why there is none."""
-    if not isinstance(rule, Student):
-        raise OptimizerUsageError(
-            f"compile=True: {rule.kind} {rule.name!r} has no compiled path (a teacher's fast "
-            "path already runs over all tensors at once): leave compile off"
-        )
     try:
         return copy.deepcopy(rule).use_compiler()
     except NoCompiledPathError as error:
@@ -141,7 +136,8 @@ class RuleOptimizer(torch.optim.Optimizer):
             if key not in self._teachers:
                 if len(self._teachers) > 16:
                     self._teachers.clear()  # a schedule visits most learning rates once
-                self._teachers[key] = type(rule)(rule.config.model_copy(update={"lr": scale}))
+                fresh = type(rule)(rule.config.model_copy(update={"lr": scale}))
+                self._teachers[key] = fresh.use_compiler(rule.compiling)
             return self._teachers[key], 1.0
         if isinstance(rule, Student):
             key2 = (like.device, like.dtype)

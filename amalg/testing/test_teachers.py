@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from amalg.core.compiled import CompilerUnavailableWarning, failures
 from amalg.core.functional import tree_leaves
 from amalg.core.interfaces import ElementwiseTeacher
 from amalg.testing import checks
@@ -127,6 +129,33 @@ def test_the_fast_path_equals_the_rule_bitwise(
             for slot, tensors in simple.items():
                 assert all(torch.equal(state[slot][key], tensors[key]) for key in tensors)
         params = teacher.apply(params, expected)
+
+
+def test_the_compiled_path_matches_the_eager_one(name: str, make: Callable[[], Any]) -> None:
+    """With :meth:`~amalg.core.interfaces.UpdateRule.use_compiler`, four graph-free float64
+    steps agree with the eager path's to float rounding (a compiler may reorder arithmetic;
+    the step and the hyperparameters enter as tensors); an update that keeps a graph is
+    still the eager one (gradients flow to a hyperparameter)."""
+    teacher = make()
+    if not teacher.compiled_path:
+        pytest.skip("no compiled path")
+    compiled = make().use_compiler()
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
+        for rule in (teacher, compiled):
+            with torch.no_grad():
+                runs.append(checks.steps_on(rule, "cpu", 4)[0])
+    if failures():  # the eager path ran twice: nothing compiled to compare
+        pytest.skip(f"no working compiler here: {failures()}")
+    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+    params = random_params(torch.float64)
+    lr = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
+    hyper = {"lr": lr} if "lr" in compiled._differentiable() else {}
+    if hyper:
+        rule = compiled.with_hyperparameters(**hyper)
+        delta, _ = rule.update(random_params(torch.float64, 1), rule.init(params), params, 0)
+        assert all(value.requires_grad for value in delta.values())
 
 
 def test_donating_the_state_writes_into_it(name: str, make: Callable[[], Any]) -> None:

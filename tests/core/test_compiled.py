@@ -9,13 +9,18 @@ import pytest
 import torch
 
 import amalg
+from amalg.core import functional
 from amalg.core.compiled import (
+    BATCH_ELEMENTS,
+    BATCH_TENSORS,
     Compiled,
     CompilerUnavailableWarning,
+    batches,
     failures,
     forget,
-    students_with_compiled_path,
+    with_compiled_path,
 )
+from amalg.core.interfaces import teacher as teacher_module
 from amalg.plugins.students import small_fc_lopt
 
 
@@ -89,5 +94,58 @@ def test_a_failure_is_on_record_for_the_checks_that_need_a_compiler(no_compiler)
     assert "another test function" not in failures()
 
 
-def test_the_students_with_a_compiled_path():
-    assert students_with_compiled_path() == ["small_fc_lopt"]
+def test_an_element_wise_teacher_runs_its_eager_path_where_compiling_failed(monkeypatch):
+    failed = Compiled(teacher_module.COMPILED.function, "a teacher's update")
+    failed.failure = "no compiler (test)"
+    monkeypatch.setattr(teacher_module, "COMPILED", failed)
+    teacher = amalg.create("teacher", "addsign")
+    params = {"w": torch.randn(4, 3), "b": torch.randn(3)}
+    grads = {key: torch.randn_like(value) for key, value in params.items()}
+    expected, _ = teacher.update(grads, teacher.init(params), params, 2)
+    actual, _ = teacher.use_compiler().update(grads, teacher.init(params), params, 2)
+    for key in params:
+        assert torch.equal(actual[key], expected[key])
+
+
+def test_the_rules_with_a_compiled_path():
+    assert with_compiled_path("student") == ["small_fc_lopt"]
+    teachers = with_compiled_path("teacher")
+    assert {"adam", "addsign", "nadamw", "powersign", "sgd"} <= set(teachers)
+    assert "trained" not in teachers  # a saved student: not an element-wise rule
+
+
+def test_batches_keep_large_tensors_alone_and_pack_small_ones_in_order():
+    big = BATCH_ELEMENTS + 1
+    assert batches([]) == []
+    assert batches([big, 10, big, 20, 30]) == [[0], [2], [1, 3, 4]]
+    assert batches([BATCH_ELEMENTS // 2 + 1] * 3) == [[0], [1], [2]]
+    many = batches([1] * (BATCH_TENSORS + 1))
+    assert [len(batch) for batch in many] == [BATCH_TENSORS, 1]
+    sizes = [5, big, 7, 9, big, 3]
+    assert sorted(index for batch in batches(sizes) for index in batch) == list(range(6))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tanh_compiled_is_tanh(dtype):
+    x = torch.cat(
+        [
+            torch.linspace(-30, 30, 601, dtype=dtype),
+            torch.tensor([0.0, 1e-30, -1e-12, 1e-6, 19.99, 20.0, 25.0, -1e4], dtype=dtype),
+        ]
+    )
+    compiled = Compiled(functional.tanh, "tanh")
+    got = compiled(x)
+    if got is None:
+        pytest.skip(f"no working compiler here: {compiled.failure}")
+    # Within epsilon in absolute terms (not relative ones near 0: 1 - e cancels there).
+    tiny = torch.finfo(dtype).eps
+    torch.testing.assert_close(got, torch.tanh(x), rtol=4 * tiny, atol=tiny)
+    assert torch.equal(functional.tanh(x), torch.tanh(x))  # eagerly, torch's own
+
+
+def test_the_hoisted_bias_correction_is_the_bias_correction():
+    decay = torch.tensor(0.999, dtype=torch.float64)
+    for step in (0, 1, 7, 1000):
+        count = torch.tensor(float(step), dtype=torch.float64)
+        hoisted = functional._hoisted_bias_correction(decay, count)
+        assert hoisted.item() == pytest.approx(functional.bias_correction(0.999, step), rel=1e-15)

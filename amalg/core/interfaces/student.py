@@ -10,7 +10,7 @@ Per-coordinate recurrent state (an LSTM's hidden state, say) lives in the optimi
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import torch
 
@@ -33,29 +33,9 @@ class Student(UpdateRule[ConfigT], torch.nn.Module):  # type: ignore[misc]
     cannot fit in memory, so it must not overstate. RNNProp's LSTM keeps its gates, cells and
     activations: 4.1 to 4.6 times its state, measured over widths 20 to 1024."""
 
-    compiled_path: ClassVar[bool] = False
-    """Whether this student has a compiled graph-free path (:meth:`use_compiler`)."""
-
-    compiling: bool = False
-    """Whether graph-free updates take the compiled path (:meth:`use_compiler`)."""
-
     def __init__(self, config: Any = None, /, **fields: Any) -> None:
         torch.nn.Module.__init__(self)
         Component.__init__(self, config, **fields)
-
-    def use_compiler(self, enabled: bool = True) -> Self:
-        """Run the updates that keep no autograd graph (``amalg.optim``, evaluation, ES and
-        PES particles) through ``torch.compile`` (:mod:`amalg.core.compiled`): the same rule
-        to float rounding, faster once each parameter shape has compiled. Updates that keep
-        a graph (meta-training's unrolls) are never compiled. Raises
-        :class:`~amalg.core.compiled.NoCompiledPathError` for a student without such a path
-        (:attr:`compiled_path`)."""
-        from amalg.core.compiled import NoCompiledPathError, students_with_compiled_path
-
-        if enabled and not self.compiled_path:
-            raise NoCompiledPathError(self.name, students_with_compiled_path())
-        self.compiling = enabled
-        return self
 
     @abstractmethod
     def reset_parameters(self, generator: torch.Generator) -> None:

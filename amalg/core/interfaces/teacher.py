@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from amalg.core import foreach
+from amalg.core.compiled import Compiled, batches
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
@@ -40,6 +41,26 @@ TensorUpdate = tuple[Tensor, Slots]
 
 class UpdateRule(Component[ConfigT]):
     """The shape shared by teachers and students: ``init`` and ``update``."""
+
+    compiled_path: ClassVar[bool] = False
+    """Whether this rule has a compiled graph-free path (:meth:`use_compiler`)."""
+
+    compiling: bool = False
+    """Whether graph-free updates take the compiled path (:meth:`use_compiler`)."""
+
+    def use_compiler(self, enabled: bool = True) -> Self:
+        """Run the updates that keep no autograd graph (``amalg.optim``, evaluation, ES and
+        PES particles, teachers stepping beside a student) through ``torch.compile``
+        (:mod:`amalg.core.compiled`): the same rule to float rounding, faster once each
+        parameter shape has compiled. Updates that keep a graph (meta-training's unrolls)
+        are never compiled. Raises :class:`~amalg.core.compiled.NoCompiledPathError` for a
+        rule without such a path (:attr:`compiled_path`)."""
+        from amalg.core.compiled import NoCompiledPathError, with_compiled_path
+
+        if enabled and not self.compiled_path:
+            raise NoCompiledPathError(self.kind, self.name, with_compiled_path(self.kind))
+        self.compiling = enabled
+        return self
 
     @abstractmethod
     def init(self, params: Params) -> State:
@@ -137,9 +158,19 @@ class ElementwiseTeacher(Teacher[ConfigT]):
     which the helpers of :mod:`amalg.core.foreach` make easy: they round as the functional
     blocks do. (On CUDA, torch's fused foreach kernels may round a division differently from
     the per-tensor ones: equal to rounding there.)
+
+    The compiled path (:meth:`use_compiler`) runs :meth:`rule` itself through
+    ``torch.compile``, a batch of tensors to a call (:func:`~amalg.core.compiled.batches`),
+    with the step count and the hyperparameters as 0-dimensional float64 tensors so that
+    neither is compiled in as a constant: a rule is written so that it computes with either
+    (arithmetic, ``torch`` functions; no Python branch on the step's value).
     """
 
     slots: ClassVar[tuple[str, ...]] = ()
+
+    compiled_path: ClassVar[bool] = True
+    """:meth:`rule` compiles as it is written (set False for a rule that branches in Python
+    on its step or its tensors' values)."""
 
     fast_twins: ClassVar[dict[str, str]] = {"rule": "foreach_rule"}
     """Each method of the rule and its fast twin. A subclass that overrides a method but not
@@ -181,7 +212,13 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         self, grads: Params, state: State, params: Params, step: int, *, donate: bool
     ) -> tuple[Params, State]:
         hyper = self.hyperparameters
-        if not self._fast(grads, state, params, hyper):
+        if not self._graph_free(grads, state, params, hyper):
+            return self.simple_update(grads, state, params, step)
+        if self.compiling:
+            compiled = self._compiled_update(grads, state, params, step, cast(Numbers, hyper))
+            if compiled is not None:
+                return compiled
+        if not _has_fast_path(type(self)):
             return self.simple_update(grads, state, params, step)
         keys = list(grads)
         slots: SlotLists = {slot: [state[slot][key] for key in keys] for slot in self.slots}
@@ -200,12 +237,46 @@ class ElementwiseTeacher(Teacher[ConfigT]):
 
     def _fast(self, grads: Params, state: State, params: Params, hyper: Hyper) -> bool:
         """Whether the fast path may run: it has one, and no graph is wanted."""
-        if not grads or not _has_fast_path(type(self)):
-            return False
-        if any(isinstance(value, Tensor) for value in hyper.values()):
+        return _has_fast_path(type(self)) and self._graph_free(grads, state, params, hyper)
+
+    def _graph_free(self, grads: Params, state: State, params: Params, hyper: Hyper) -> bool:
+        """Whether no graph is wanted: nothing requires a gradient, every hyperparameter is
+        a number."""
+        if not grads or any(isinstance(value, Tensor) for value in hyper.values()):
             return False
         slots = [value for slot in self.slots for value in state[slot].values()]
         return not graph_wanted(*grads.values(), *params.values(), *slots)
+
+    def _compiled_update(
+        self, grads: Params, state: State, params: Params, step: int, hyper: Numbers
+    ) -> tuple[Params, State] | None:
+        """:meth:`simple_update` through :data:`COMPILED`, a batch of tensors to a call, or
+        None where it cannot compile."""
+        keys = list(grads)
+        # Tensors, not numbers: a number would be compiled in as a constant, and the step
+        # (and a scheduled lr) change at every step.
+        count = torch.tensor(float(step), dtype=torch.float64)
+        numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
+        delta: Params = {}
+        new_state: State = {slot: {} for slot in self.slots}
+        for batch in batches([grads[key].numel() for key in keys]):
+            names = [keys[index] for index in batch]
+            out = COMPILED(
+                self,
+                [grads[name] for name in names],
+                {slot: [state[slot][name] for name in names] for slot in self.slots},
+                [params[name] for name in names],
+                count,
+                numbers,
+            )
+            if out is None:
+                return None
+            deltas, slots = out
+            for index, name in enumerate(names):
+                delta[name] = deltas[index]
+                for slot in self.slots:
+                    new_state[slot][name] = slots[slot][index]
+        return delta, new_state
 
     @abstractmethod
     def rule(
@@ -224,6 +295,32 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         numbers here.
         """
         raise NotImplementedError(f"teacher {self.name!r} has no fast path")
+
+
+def _rules(
+    teacher: ElementwiseTeacher[Any],
+    grads: Tensors,
+    slots: SlotLists,
+    params: Tensors,
+    step: Tensor,
+    hyper: Mapping[str, Tensor],
+) -> tuple[list[Tensor], dict[str, list[Tensor]]]:
+    """``teacher.rule`` over a batch of tensors: the function one compiled call runs."""
+    deltas: list[Tensor] = []
+    new: dict[str, list[Tensor]] = {slot: [] for slot in teacher.slots}
+    for index, grad in enumerate(grads):
+        own = {slot: slots[slot][index] for slot in teacher.slots}
+        # The step as a tensor: every rule computes with it as with the int.
+        delta, values = teacher.rule(grad, own, params[index], cast(int, step), hyper)
+        deltas.append(delta)
+        for slot in teacher.slots:
+            new[slot].append(values[slot])
+    return deltas, new
+
+
+COMPILED = Compiled(_rules, "a teacher's update")
+"""The compiled rule over a batch of tensors, shared by every element-wise teacher (each
+teacher class and config its own compilation, through dynamo's guards)."""
 
 
 def _owner(cls: type, name: str) -> type:

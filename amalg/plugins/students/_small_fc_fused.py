@@ -97,3 +97,20 @@ def tensor_update(
     direction, magnitude = _layer(h2, w2, b2, 0), _layer(h2, w2, b2, 1)
     delta = linear * direction * (exponent * magnitude).exp()
     return delta.to(grad.dtype).expand(grad.shape), new
+
+
+def tensor_updates(
+    grads: list[Tensor],
+    params: list[Tensor],
+    slots: list[dict[str, Tensor]],
+    decays: tuple[Tensor, Tensor, Tensor],
+    network: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+    time: Tensor,
+    dims: list[tuple[int, int] | None],
+    constants: tuple[float, float, float],
+) -> list[tuple[Tensor, dict[str, Tensor]]]:
+    """:func:`tensor_update` over a batch of tensors (one compiled call for all of them)."""
+    return [
+        tensor_update(grad, param, own, decays, network, time, dim, constants)
+        for grad, param, own, dim in zip(grads, params, slots, dims, strict=True)
+    ]

@@ -10,17 +10,18 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from amalg.core.compiled import Compiled
+from amalg.core.compiled import Compiled, batches
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
-from amalg.plugins.students._small_fc_fused import tensor_update
+from amalg.plugins.students._small_fc_fused import tensor_updates
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
-COMPILED = Compiled(tensor_update, "small_fc_lopt's update")
-"""The compiled update of one tensor, shared by every small_fc_lopt (a pure function)."""
+COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
+"""The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
+function)."""
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
@@ -251,23 +252,29 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
     def _compiled_forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State] | None:
-        """:meth:`forward` without a graph through :data:`COMPILED`, or None where it
-        cannot compile."""
+        """:meth:`forward` without a graph through :data:`COMPILED`, a batch of tensors to a
+        call (:func:`~amalg.core.compiled.batches`), or None where it cannot compile."""
         config = self.config
-        decays = self._decays()
-        network = (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2)
-        time = self._time(step, self.w0)
+        keys = list(grads)
+        shared = (
+            self._decays(),
+            (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2),
+            self._time(step, self.w0),
+        )
         constants = (config.eps, config.step_scale, config.magnitude_scale)
         delta: Params = {}
         new_state: State = {}
-        for key, grad in grads.items():
+        for batch in batches([grads[key].numel() for key in keys]):
+            names = [keys[index] for index in batch]
             out = COMPILED(
-                grad, params[key], state[key], decays, network, time,
-                factored_dims(grad.shape), constants,
+                [grads[name] for name in names], [params[name] for name in names],
+                [state[name] for name in names], *shared,
+                [factored_dims(grads[name].shape) for name in names], constants,
             )  # fmt: skip
             if out is None:
                 return None
-            delta[key], new_state[key] = out
+            for name, (value, slots) in zip(names, out, strict=True):
+                delta[name], new_state[name] = value, slots
         return delta, new_state
 
 

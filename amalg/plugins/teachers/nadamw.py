@@ -97,21 +97,39 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
         "adamw_weight_decay",
     )
 
-    def schedule(self, step: int) -> float:
-        """The multiplier of lr at ``step`` (1 without a horizon)."""
+    def schedule(self, step: int | Tensor) -> float | Tensor:
+        """The multiplier of lr at ``step`` (1 without a horizon); a 0-dimensional tensor
+        for a step given as one (the compiled path), computed with torch's functions."""
         config = self.config
         if config.horizon is None:
             return 1.0
         horizon = float(config.horizon)
-        t = min(float(step), horizon)
         warmup = config.warmup_fraction * horizon
+        constant = config.constant_fraction * horizon
+        if isinstance(step, Tensor):
+            return self._tensor_schedule(step, horizon, warmup, constant)
+        t = min(float(step), horizon)
         if t < warmup:
             return t / warmup
-        constant = config.constant_fraction * horizon
         if constant >= horizon:
             return 1.0
         cosine = 0.5 * (1.0 + math.cos(math.pi * max(t - constant, 0.0) / (horizon - constant)))
         return config.min_lr_mult + (1.0 - config.min_lr_mult) * cosine
+
+    def _tensor_schedule(
+        self, step: Tensor, horizon: float, warmup: float, constant: float
+    ) -> Tensor:
+        """:meth:`schedule` without a Python branch on the step's value (both branches
+        computed, one chosen by ``torch.where``)."""
+        t = step.clamp(max=horizon)
+        ramp = t / warmup if warmup > 0 else torch.ones_like(t)
+        if constant >= horizon:
+            after = torch.ones_like(t)
+        else:
+            angle = math.pi * (t - constant).clamp(min=0.0) / (horizon - constant)
+            cosine = 0.5 * (1.0 + torch.cos(angle))
+            after = self.config.min_lr_mult + (1.0 - self.config.min_lr_mult) * cosine
+        return torch.where(t < warmup, ramp, after)
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
@@ -141,7 +159,7 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
             torch._foreach_mul_(direction, beta1)
             torch._foreach_mul_(g, 1 - beta1)
             torch._foreach_add_(direction, g)
-        lr_t = hyper["lr"] * self.schedule(step)
+        lr_t = hyper["lr"] * float(self.schedule(step))
         foreach.moment_sqrt_(root)
         torch._foreach_add_(root, hyper["eps"])
         torch._foreach_mul_(direction, lr_t)

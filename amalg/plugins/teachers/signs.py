@@ -11,7 +11,7 @@ from torch import Tensor
 from amalg.core.component import ConfigT
 from amalg.core.config import LearningRate
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
-from amalg.core.functional import safe_sqrt
+from amalg.core.functional import safe_sqrt, tanh
 from amalg.core.interfaces import ElementwiseTeacher, Hyper, Slots, TensorUpdate
 from amalg.plugins.teachers._moments import MomentsConfig, foreach_moments, moments
 
@@ -43,7 +43,7 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
     ) -> TensorUpdate:
         m, v, m_hat, v_hat = moments(grad, slots, step, hyper)
         root = safe_sqrt(v_hat) + hyper["eps"]
-        agreement = torch.tanh(m_hat / root) * torch.tanh(grad / root)
+        agreement = tanh(m_hat / root) * tanh(grad / root)
         return hyper["lr"] * self.scale(agreement) * grad, {"m": m, "v": v}
 
     def foreach_rule(
