@@ -6,7 +6,8 @@ through an unrolled trajectory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ __all__ = [
     "bias_correction",
     "ema",
     "graph_wanted",
+    "hoisting",
     "safe_sqrt",
     "step_generator",
     "tanh",
@@ -41,9 +43,28 @@ def bias_correction(decay: float | Tensor, step: int | Tensor) -> float | Tensor
     """``1 - decay**(step + 1)``: the Adam bias correction after ``step + 1`` updates
     (``step`` counts from 0 at the first update; a tensor on a compiled path, where it is
     computed once, before the update's loops: :func:`_hoisted_bias_correction`)."""
-    if isinstance(step, Tensor) and isinstance(decay, Tensor) and torch.compiler.is_compiling():
-        return _hoisted_bias_correction(decay, step)
+    if _HOISTING and isinstance(step, Tensor) and torch.compiler.is_compiling():
+        return _hoisted_bias_correction(torch.as_tensor(decay, dtype=step.dtype), step)
     return 1 - decay ** (step + 1)
+
+
+_HOISTING = False
+
+
+@contextlib.contextmanager
+def hoisting(enabled: bool) -> Iterator[None]:
+    """Within it, a compiled :func:`bias_correction` is computed once per call
+    (:func:`_hoisted_bias_correction`) instead of inline. That pays on a large tensor, whose
+    loop would evaluate the power once per vector of elements; an operation inductor cannot
+    see into costs some 10-20 us a call, more than the inline power over a batch of small
+    tensors, each of which calls it. (Read while dynamo traces: each setting compiles its own
+    graph.)"""
+    global _HOISTING
+    before, _HOISTING = _HOISTING, enabled
+    try:
+        yield
+    finally:
+        _HOISTING = before
 
 
 @torch.library.custom_op("amalg::bias_correction", mutates_args=())

@@ -6,7 +6,7 @@ targets name: the train task's CNN (Huang et al. 2022, Table 2a: 18k parameters,
 inputs) and fmnist_mlp's MLP (784-128-128-10, 118k parameters), batch 128 of random inputs.
 Every optimizer starts each round from the same fresh model; learned optimizers run with
 ``warmup=0`` and untrained meta-parameters (the cost of a step does not depend on them).
-A student with a compiled path is timed on it too, "(compiled)"; it compiles in the first,
+A rule with a compiled path is timed on it too, "(compiled)"; it compiles in the first,
 untimed step of the first round (later rounds' fresh models reuse the compiled kernels).
 """
 
@@ -36,6 +36,9 @@ def optimizers() -> dict[str, Callable[[nn.Module], torch.optim.Optimizer]]:
         BASE: lambda m: torch.optim.Adam(m.parameters(), 1e-3, foreach=True),
         "torch.optim.Adam (fused)": lambda m: torch.optim.Adam(m.parameters(), 1e-3, fused=True),
         "amalg adam": lambda m: amalg.optim.Teacher("adam", m.parameters(), lr=1e-3),
+        "amalg adam (compiled)": lambda m: amalg.optim.Teacher(
+            "adam", m.parameters(), lr=1e-3, compile=True
+        ),
     }
     for info in amalg.list_components("student"):
         rule = amalg.create("student", info.name)

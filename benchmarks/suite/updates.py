@@ -9,9 +9,9 @@ RNNProp's compute floor is timed too: its two LSTM layers' and its dense layer's
 products over the same coordinates and nothing else (about 10k flop per parameter), the
 least any implementation of the rule must compute.
 
-A student with a compiled path (``compile=True``, :mod:`amalg.core.compiled`) is timed on it
-too, "(compiled)"; its first step, which compiles one kernel per parameter shape, is not
-timed with the others but reported on its own.
+A rule with a compiled path (``compile=True``, :mod:`amalg.core.compiled`: every element-wise
+teacher, small_fc_lopt) is timed on it too, "(compiled)"; its first step, which compiles the
+kernels, is not timed with the others but reported on its own.
 """
 
 from __future__ import annotations
@@ -108,25 +108,33 @@ def run(device: str, rounds: int, quick: bool) -> dict[str, list[Series]]:
             lambda p: torch.optim.Adam(p, 1e-3, fused=True), device, steps
         ),
     }
+    firsts: dict[str, list[float]] = {}
+
+    def add(label: str, make: Callable[..., torch.optim.Optimizer], compiled: bool, n: int) -> None:
+        candidates[label] = stepper(make, device, n)
+        if compiled:
+            firsts[f"{label} (compiled)"] = []
+            candidates[f"{label} (compiled)"] = stepper(
+                lambda p: make(p, compile=True), device, n, first=firsts[f"{label} (compiled)"]
+            )
+
     for info in amalg.list_components("teacher"):
         if info.name == "trained":  # a saved optimizer: timed as the student it wraps
             continue
-        candidates[f"teacher {info.name}"] = stepper(
-            lambda p, name=info.name: amalg.optim.Teacher(name, p), device, steps
+        add(
+            f"teacher {info.name}",
+            lambda p, name=info.name, **kw: amalg.optim.Teacher(name, p, **kw),
+            getattr(info.component, "compiled_path", False),
+            steps,
         )
-    firsts: dict[str, list[float]] = {}
     for info in amalg.list_components("student"):
         rule = amalg.create("student", info.name)
-        candidates[f"student {info.name}"] = stepper(
-            lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0), device, slow_steps
+        add(
+            f"student {info.name}",
+            lambda p, rule=rule, **kw: amalg.optim.RuleOptimizer(p, rule, warmup=0, **kw),
+            getattr(info.component, "compiled_path", False),
+            slow_steps,
         )
-        if getattr(info.component, "compiled_path", False):
-            label = f"student {info.name} (compiled)"
-            firsts[label] = []
-            candidates[label] = stepper(
-                lambda p, rule=rule: amalg.optim.RuleOptimizer(p, rule, warmup=0, compile=True),
-                device, slow_steps, first=firsts[label],
-            )  # fmt: skip
     candidates[FLOOR] = _floor(device, slow_steps)
     series = alternate(candidates, rounds, BASE)
     eager = {item.label: item for item in series}

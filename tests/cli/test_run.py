@@ -193,9 +193,16 @@ def test_a_killed_run_stops_cleanly_and_resumes(tmp_path, first_run):
     import sys
     import time
 
+    import torch
+
     folder = tmp_path / "killed"
     command = [sys.executable, "-m", "amalg", *BASE, "--out", str(folder)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As many threads as first_run had in this process (pytest-xdist gives each test process
+    # its share of the cores): a reduction split over more threads rounds differently.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 60
     while not list((folder / "checkpoints").glob("*.pt")) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -204,9 +211,7 @@ def test_a_killed_run_stops_cleanly_and_resumes(tmp_path, first_run):
     # The first checkpoint comes after one of four periods: the signal lands mid-run.
     assert process.returncode == 130, stderr
     assert "amalg run --resume --out" in stderr and "Traceback" not in stderr
-    resumed = subprocess.run(
-        [*command, "--resume"], capture_output=True, text=True, env={**os.environ}
-    )
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert (folder / "summary.csv").read_text() == (first_run / "summary.csv").read_text()
 

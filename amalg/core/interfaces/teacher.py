@@ -27,7 +27,7 @@ from amalg.core.compiled import Compiled, batches
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
-from amalg.core.functional import Params, State, graph_wanted
+from amalg.core.functional import Params, State, graph_wanted, hoisting
 
 __all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
 
@@ -261,14 +261,15 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         new_state: State = {slot: {} for slot in self.slots}
         for batch in batches([grads[key].numel() for key in keys]):
             names = [keys[index] for index in batch]
-            out = COMPILED(
-                self,
-                [grads[name] for name in names],
-                {slot: [state[slot][name] for name in names] for slot in self.slots},
-                [params[name] for name in names],
-                count,
-                numbers,
-            )
+            with hoisting(len(batch) == 1):  # a large tensor, alone in its batch
+                out = COMPILED(
+                    self,
+                    [grads[name] for name in names],
+                    {slot: [state[slot][name] for name in names] for slot in self.slots},
+                    [params[name] for name in names],
+                    count,
+                    numbers,
+                )
             if out is None:
                 return None
             deltas, slots = out
