@@ -6,12 +6,13 @@ through an unrolled trajectory.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from amalg.core import compiled
 
 __all__ = [
     "Params",
@@ -19,7 +20,6 @@ __all__ = [
     "bias_correction",
     "ema",
     "graph_wanted",
-    "hoisting",
     "safe_sqrt",
     "step_generator",
     "tanh",
@@ -41,44 +41,11 @@ def ema(average: Tensor, value: Tensor, decay: float | Tensor) -> Tensor:
 
 def bias_correction(decay: float | Tensor, step: int | Tensor) -> float | Tensor:
     """``1 - decay**(step + 1)``: the Adam bias correction after ``step + 1`` updates
-    (``step`` counts from 0 at the first update; a tensor on a compiled path, where it is
-    computed once, before the update's loops: :func:`_hoisted_bias_correction`)."""
-    if _HOISTING and isinstance(step, Tensor) and torch.compiler.is_compiling():
-        return _hoisted_bias_correction(torch.as_tensor(decay, dtype=step.dtype), step)
+    (``step`` counts from 0 at the first update; a tensor on a compiled path, where it may be
+    computed once per call instead of in every loop: :func:`amalg.core.compiled.hoisting`)."""
+    if isinstance(step, Tensor) and torch.compiler.is_compiling() and compiled.hoisting_on():
+        return compiled.bias_correction_op(torch.as_tensor(decay, dtype=step.dtype), step)
     return 1 - decay ** (step + 1)
-
-
-_HOISTING = False
-
-
-@contextlib.contextmanager
-def hoisting(enabled: bool) -> Iterator[None]:
-    """Within it, a compiled :func:`bias_correction` is computed once per call
-    (:func:`_hoisted_bias_correction`) instead of inline. That pays on a large tensor, whose
-    loop would evaluate the power once per vector of elements; an operation inductor cannot
-    see into costs some 10-20 us a call, more than the inline power over a batch of small
-    tensors, each of which calls it. (Read while dynamo traces: each setting compiles its own
-    graph.)"""
-    global _HOISTING
-    before, _HOISTING = _HOISTING, enabled
-    try:
-        yield
-    finally:
-        _HOISTING = before
-
-
-@torch.library.custom_op("amalg::bias_correction", mutates_args=())
-def _hoisted_bias_correction(decay: Tensor, step: Tensor) -> Tensor:
-    """:func:`bias_correction` as an operation inductor cannot see into, so that it runs
-    once per call instead of inside every loop over a tensor: inductor computes the scalar
-    arithmetic a loop reads in the loop's body, and a ``pow`` there (libm, with errno, so
-    not hoisted by the C++ compiler) cost compiled Adam half its time on 1M parameters."""
-    return 1 - decay ** (step + 1)
-
-
-@_hoisted_bias_correction.register_fake
-def _(decay: Tensor, step: Tensor) -> Tensor:
-    return torch.empty((), dtype=torch.promote_types(decay.dtype, step.dtype), device=decay.device)
 
 
 TANH_CLAMP = 20.0

@@ -66,7 +66,7 @@ def load(
     meta-trained and evaluated after (Huang et al. 2022, Appendix C.3); 0 turns it off.
     ``compile=True`` runs the student's update through ``torch.compile`` (small_fc_lopt:
     the same steps to float rounding, several times faster on large models once each
-    parameter shape has compiled, which takes seconds per shape: see
+    batch of parameter shapes has compiled, which takes seconds: see
     :mod:`amalg.core.compiled`); a student without a compiled path is refused.
     """
     student, card = resolve_student(source)
@@ -83,9 +83,9 @@ class Teacher(RuleOptimizer):
     ``lr`` is the teacher's learning rate (its default when not given); other keywords are
     its config fields (``amalg show teacher NAME``). No warmup by default, unlike a learned
     optimizer (``warmup=100`` reproduces evaluation's warm start). ``compile=True`` runs
-    the rule through ``torch.compile`` (:mod:`amalg.core.compiled`): one fused kernel per
-    tensor instead of a pass per operation, after seconds of compilation at the first
-    step."""
+    the rule through ``torch.compile`` (:mod:`amalg.core.compiled`): one fused loop per
+    tensor instead of a pass per operation, after seconds of compilation at the first step;
+    it pays on large tensors, not on a small model's steps."""
 
     def __init__(
         self,

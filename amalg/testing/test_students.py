@@ -158,7 +158,7 @@ def test_the_fast_path_matches_the_simple_one(name: str) -> None:
 
 
 def test_the_compiled_path_matches_the_eager_one(name: str) -> None:
-    """With :meth:`~amalg.core.interfaces.Student.use_compiler`, four graph-free float64
+    """With :meth:`~amalg.core.interfaces.UpdateRule.use_compiler`, four graph-free float64
     steps agree with the eager path's to float rounding (a compiler may reorder sums); an
     update that keeps a graph is still the eager one (meta-gradients flow)."""
     student = amalg.create("student", name).double()

@@ -16,12 +16,14 @@ from amalg.core.compiled import (
     Compiled,
     CompilerUnavailableWarning,
     batches,
+    bias_correction_op,
     failures,
     forget,
     with_compiled_path,
 )
-from amalg.core.interfaces import teacher as teacher_module
+from amalg.core.interfaces import _teacher_compiled
 from amalg.plugins.students import small_fc_lopt
+from amalg.plugins.teachers.signs import AddSign
 
 
 def scaled_norm(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -95,9 +97,9 @@ def test_a_failure_is_on_record_for_the_checks_that_need_a_compiler(no_compiler)
 
 
 def test_an_element_wise_teacher_runs_its_eager_path_where_compiling_failed(monkeypatch):
-    failed = Compiled(teacher_module.COMPILED.function, "a teacher's update")
+    failed = Compiled(_teacher_compiled.compiled_rule(AddSign).function, "addsign's update")
     failed.failure = "no compiler (test)"
-    monkeypatch.setattr(teacher_module, "COMPILED", failed)
+    monkeypatch.setitem(_teacher_compiled._COMPILED, AddSign, failed)
     teacher = amalg.create("teacher", "addsign")
     params = {"w": torch.randn(4, 3), "b": torch.randn(3)}
     grads = {key: torch.randn_like(value) for key, value in params.items()}
@@ -147,5 +149,48 @@ def test_the_hoisted_bias_correction_is_the_bias_correction():
     decay = torch.tensor(0.999, dtype=torch.float64)
     for step in (0, 1, 7, 1000):
         count = torch.tensor(float(step), dtype=torch.float64)
-        hoisted = functional._hoisted_bias_correction(decay, count)
+        hoisted = bias_correction_op(decay, count)
         assert hoisted.item() == pytest.approx(functional.bias_correction(0.999, step), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "dtype", "tolerance"),
+    [
+        ("adam", {}, torch.float32, 1e-6),
+        ("nadamw", {"horizon": 6, "warmup_fraction": 0.3, "min_lr_mult": 0.1}, torch.float64, 1e-9),
+    ],
+)
+def test_a_large_tensor_compiled_alone_matches_the_eager_path(name, fields, dtype, tolerance):
+    # Larger than a batch of small tensors: its own call, the bias correction hoisted out of
+    # the loop (an operation inductor cannot see into), and NAdamW's schedule as a tensor.
+    generator = torch.Generator().manual_seed(0)
+    params = {"big": torch.randn(BATCH_ELEMENTS + 16, generator=generator, dtype=dtype)}
+    params["small"] = torch.randn(3, 5, generator=generator, dtype=dtype)
+    runs = []
+    for compile in (False, True):
+        teacher = amalg.create("teacher", name, **fields).use_compiler(compile)
+        state, seen, current = teacher.init(params), [], params
+        for step in range(8):  # through the schedule's warmup and decay
+            grads = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(step),
+                                    dtype=dtype) for k, v in params.items()}  # fmt: skip
+            with torch.no_grad():
+                delta, state = teacher.update(grads, state, current, step)
+            current = teacher.apply(current, delta)
+            seen.append((delta, state))
+        runs.append(seen)
+    if failures():
+        pytest.skip(f"no working compiler here: {failures()}")
+    torch.testing.assert_close(runs[1], runs[0], rtol=tolerance, atol=tolerance * 1e-3)
+
+
+def test_more_shapes_than_the_recompile_limit_warn_once_and_run_eagerly(monkeypatch):
+    from amalg.core import compiled as compiled_module
+
+    monkeypatch.setattr(compiled_module, "RECOMPILE_LIMIT", 1)
+    compiled = Compiled(lambda x: x.cos() + 1, "a shape-hungry function")
+    if compiled(torch.ones(2)) is None:
+        pytest.skip(f"no working compiler here: {compiled.failure}")
+    with pytest.warns(CompilerUnavailableWarning, match="more than 1 distinct batches"):
+        assert compiled(torch.ones(3)) is None
+    assert compiled(torch.ones(2)) is None  # from then on, the eager path
+    forget(compiled)

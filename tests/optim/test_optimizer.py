@@ -322,9 +322,19 @@ def test_compile_steps_parameters_as_the_eager_student_does():
     ("rule", "message"),
     [
         (lambda: student("rnnprop"), "student 'rnnprop' has no compiled path .*small_fc_lopt"),
+        (
+            lambda: amalg.create("teacher", "sgd"),
+            r"teacher 'sgd' has no compiled path \(the teachers that do: adam, addsign,",
+        ),
     ],
 )
-def test_compile_is_refused_in_one_line_for_a_rule_without_a_compiled_path(rule, message):
+def test_compile_is_refused_in_one_line_for_a_rule_without_a_compiled_path(
+    rule, message, monkeypatch
+):
+    # sgd stands for a teacher (a plugin's, say) that does not declare a compiled path.
+    from amalg.plugins.teachers.sgd import SGD
+
+    monkeypatch.setattr(SGD, "compiled_path", False)
     with pytest.raises(OptimizerUsageError, match=f"compile=True: {message}"):
         RuleOptimizer(model().parameters(), rule(), compile=True)
 
@@ -335,7 +345,9 @@ def test_a_compiled_teacher_steps_as_the_eager_one_and_a_schedule_does_not_recom
     runs, graphs = [], []
     for compile in (False, True):
         net = model(torch.float64)
-        optimizer = amalg.optim.Teacher("nadamw", net.parameters(), lr=0.01, compile=compile)
+        optimizer = amalg.optim.Teacher(
+            "nadamw", net.parameters(), lr=0.01, compile=compile, horizon=6, warmup_fraction=0.3
+        )
         # A new learning rate at every step: it enters the compiled rule as a tensor.
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
         for _ in range(4):

@@ -23,11 +23,12 @@ import torch
 from torch import Tensor
 
 from amalg.core import foreach
-from amalg.core.compiled import Compiled, batches
+from amalg.core.compiled import NoCompiledPathError, with_compiled_path
 from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
-from amalg.core.functional import Params, State, graph_wanted, hoisting
+from amalg.core.functional import Params, State, graph_wanted
+from amalg.core.interfaces._teacher_compiled import compiled_update
 
 __all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
 
@@ -55,8 +56,6 @@ class UpdateRule(Component[ConfigT]):
         parameter shape has compiled. Updates that keep a graph (meta-training's unrolls)
         are never compiled. Raises :class:`~amalg.core.compiled.NoCompiledPathError` for a
         rule without such a path (:attr:`compiled_path`)."""
-        from amalg.core.compiled import NoCompiledPathError, with_compiled_path
-
         if enabled and not self.compiled_path:
             raise NoCompiledPathError(self.kind, self.name, with_compiled_path(self.kind))
         self.compiling = enabled
@@ -159,18 +158,15 @@ class ElementwiseTeacher(Teacher[ConfigT]):
     blocks do. (On CUDA, torch's fused foreach kernels may round a division differently from
     the per-tensor ones: equal to rounding there.)
 
-    The compiled path (:meth:`use_compiler`) runs :meth:`rule` itself through
-    ``torch.compile``, a batch of tensors to a call (:func:`~amalg.core.compiled.batches`),
-    with the step count and the hyperparameters as 0-dimensional float64 tensors so that
-    neither is compiled in as a constant: a rule is written so that it computes with either
-    (arithmetic, ``torch`` functions; no Python branch on the step's value).
+    A subclass may also declare a compiled path (``compiled_path = True``,
+    :mod:`~amalg.core.interfaces._teacher_compiled`): :meth:`rule` itself through
+    ``torch.compile``, the step count and the hyperparameters given as 0-dimensional float64
+    tensors, which the rule must compute with as with numbers (arithmetic, ``torch``
+    functions, :func:`~amalg.core.functional.bias_correction`; no Python branch on their
+    values). The teacher contract compiles it and compares it with the eager path.
     """
 
     slots: ClassVar[tuple[str, ...]] = ()
-
-    compiled_path: ClassVar[bool] = True
-    """:meth:`rule` compiles as it is written (set False for a rule that branches in Python
-    on its step or its tensors' values)."""
 
     fast_twins: ClassVar[dict[str, str]] = {"rule": "foreach_rule"}
     """Each method of the rule and its fast twin. A subclass that overrides a method but not
@@ -215,7 +211,7 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         if not self._graph_free(grads, state, params, hyper):
             return self.simple_update(grads, state, params, step)
         if self.compiling:
-            compiled = self._compiled_update(grads, state, params, step, cast(Numbers, hyper))
+            compiled = compiled_update(self, grads, state, params, step, cast(Numbers, hyper))
             if compiled is not None:
                 return compiled
         if not _has_fast_path(type(self)):
@@ -247,38 +243,6 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         slots = [value for slot in self.slots for value in state[slot].values()]
         return not graph_wanted(*grads.values(), *params.values(), *slots)
 
-    def _compiled_update(
-        self, grads: Params, state: State, params: Params, step: int, hyper: Numbers
-    ) -> tuple[Params, State] | None:
-        """:meth:`simple_update` through :data:`COMPILED`, a batch of tensors to a call, or
-        None where it cannot compile."""
-        keys = list(grads)
-        # Tensors, not numbers: a number would be compiled in as a constant, and the step
-        # (and a scheduled lr) change at every step.
-        count = torch.tensor(float(step), dtype=torch.float64)
-        numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
-        delta: Params = {}
-        new_state: State = {slot: {} for slot in self.slots}
-        for batch in batches([grads[key].numel() for key in keys]):
-            names = [keys[index] for index in batch]
-            with hoisting(len(batch) == 1):  # a large tensor, alone in its batch
-                out = COMPILED(
-                    self,
-                    [grads[name] for name in names],
-                    {slot: [state[slot][name] for name in names] for slot in self.slots},
-                    [params[name] for name in names],
-                    count,
-                    numbers,
-                )
-            if out is None:
-                return None
-            deltas, slots = out
-            for index, name in enumerate(names):
-                delta[name] = deltas[index]
-                for slot in self.slots:
-                    new_state[slot][name] = slots[slot][index]
-        return delta, new_state
-
     @abstractmethod
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper
@@ -296,32 +260,6 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         numbers here.
         """
         raise NotImplementedError(f"teacher {self.name!r} has no fast path")
-
-
-def _rules(
-    teacher: ElementwiseTeacher[Any],
-    grads: Tensors,
-    slots: SlotLists,
-    params: Tensors,
-    step: Tensor,
-    hyper: Mapping[str, Tensor],
-) -> tuple[list[Tensor], dict[str, list[Tensor]]]:
-    """``teacher.rule`` over a batch of tensors: the function one compiled call runs."""
-    deltas: list[Tensor] = []
-    new: dict[str, list[Tensor]] = {slot: [] for slot in teacher.slots}
-    for index, grad in enumerate(grads):
-        own = {slot: slots[slot][index] for slot in teacher.slots}
-        # The step as a tensor: every rule computes with it as with the int.
-        delta, values = teacher.rule(grad, own, params[index], cast(int, step), hyper)
-        deltas.append(delta)
-        for slot in teacher.slots:
-            new[slot].append(values[slot])
-    return deltas, new
-
-
-COMPILED = Compiled(_rules, "a teacher's update")
-"""The compiled rule over a batch of tensors, shared by every element-wise teacher (each
-teacher class and config its own compilation, through dynamo's guards)."""
 
 
 def _owner(cls: type, name: str) -> type:

@@ -19,12 +19,12 @@ from amalg.plugins.students._small_fc_fused import tensor_updates
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
-COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
-"""The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
-function)."""
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
+COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
+"""The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
+function)."""
 
 
 class SmallFcLoptConfig(ComponentConfig):

@@ -27,6 +27,7 @@ class Adam(ElementwiseTeacher[AdamConfig]):
 
     name: ClassVar[str] = "adam"
     slots = ("m", "v")
+    compiled_path = True
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper

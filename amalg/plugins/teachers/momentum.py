@@ -32,6 +32,7 @@ class Momentum(ElementwiseTeacher[MomentumConfig]):
 
     name: ClassVar[str] = "momentum"
     slots = ("m",)
+    compiled_path = True
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper

@@ -87,6 +87,7 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
 
     name: ClassVar[str] = "nadamw"
     slots = ("m", "v")
+    compiled_path = True
     # The schedule fields are read as plain numbers; the rest may be tensors.
     differentiable: ClassVar[tuple[str, ...]] = (
         "lr",

@@ -42,6 +42,7 @@ class RMSProp(ElementwiseTeacher[RMSPropConfig]):
 
     name: ClassVar[str] = "rmsprop"
     slots = ("v",)
+    compiled_path = True
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper

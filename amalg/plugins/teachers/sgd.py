@@ -23,6 +23,7 @@ class SGD(ElementwiseTeacher[SGDConfig]):
     """
 
     name: ClassVar[str] = "sgd"
+    compiled_path = True
 
     def rule(
         self, grad: Tensor, slots: Slots, param: Tensor, step: int, hyper: Hyper

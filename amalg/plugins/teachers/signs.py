@@ -26,6 +26,7 @@ class SignAgreementTeacher(ElementwiseTeacher[ConfigT]):
     """
 
     slots = ("m", "v")
+    compiled_path = True
     fast_twins: ClassVar[dict[str, str]] = {"rule": "foreach_rule", "scale": "scale_"}
 
     @staticmethod
