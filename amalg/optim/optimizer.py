@@ -213,20 +213,18 @@ class RuleOptimizer(torch.optim.Optimizer):
             tracked, names = sorted([*tracked, *new], key=int), names | set(new)
         active = [key for key in tracked if key in grads]
         full = len(active) == len(tracked)
-        # The state is the optimizer's own: the rule may write the new one into it.
-        delta, new_state = rule.update_donated(
+        # The state is the optimizer's own: the rule may write the new one into it. The
+        # parameters' detached views share their storage: the rule writes the new values.
+        new_state = rule.step_in_place(
             {key: grads[key] for key in active},
             state if full else restrict(state, names, active),
             {key: values[key] for key in active},
             count - group["warmup"],
+            scale,
         )
         # A mask, not a list of names: load_state_dict casts what it finds to tensors.
         mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
         mask[[int(key) for key in tracked]] = 1
         holder["rule_state"] = new_state if full else merge(state, new_state, names)
         holder["tracked"] = mask
-        for key in active:
-            param = params[int(key)]
-            step = delta[key] if scale == 1.0 else scale * delta[key]
-            param.sub_(step)  # the same rounding as params - delta, without a copy
         holder["step"] = torch.tensor(count + 1)

@@ -194,3 +194,48 @@ def test_more_shapes_than_the_recompile_limit_warn_once_and_run_eagerly(monkeypa
         assert compiled(torch.ones(3)) is None
     assert compiled(torch.ones(2)) is None  # from then on, the eager path
     forget(compiled)
+
+
+def _problem(dtype=torch.float64):
+    generator = torch.Generator().manual_seed(0)
+    params = {"big": torch.randn(BATCH_ELEMENTS + 16, generator=generator, dtype=dtype)}
+    params["small"] = torch.randn(3, 5, generator=generator, dtype=dtype)
+    grads = {k: torch.randn(v.shape, generator=generator, dtype=dtype) for k, v in params.items()}
+    return params, grads
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_compiled_step_in_place_writes_what_the_eager_one_does(scale):
+    params, grads = _problem()
+    runs = []
+    for compile in (False, True):
+        teacher = amalg.create("teacher", "addsign").use_compiler(compile)
+        current = {key: value.clone() for key, value in params.items()}
+        state = teacher.init(current)
+        with torch.no_grad():
+            for step in range(3):
+                state = teacher.step_in_place(grads, state, current, step, scale)
+        runs.append((current, state))
+    if failures():
+        pytest.skip(f"no working compiler here: {failures()}")
+    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+
+
+def test_a_compiled_step_that_fails_halfway_steps_the_rest_eagerly_and_nothing_twice(monkeypatch):
+    # The first batch is written by the compiled rule; the second batch's call fails (a
+    # compiler that gives up on a new shape): that batch must take the eager path, once.
+    calls = []
+
+    def halfway(*args):
+        calls.append(args)
+        return _teacher_compiled._rules_applied(*args) if len(calls) == 1 else None
+
+    monkeypatch.setitem(_teacher_compiled._APPLIED, AddSign, halfway)
+    params, grads = _problem()
+    expected = {key: value.clone() for key, value in params.items()}
+    teacher = amalg.create("teacher", "addsign")
+    with torch.no_grad():
+        want = teacher.step_in_place(grads, teacher.init(expected), expected, 0)
+        got = teacher.use_compiler().step_in_place(grads, teacher.init(params), params, 0)
+    assert len(calls) == 2
+    torch.testing.assert_close((params, got), (expected, want), rtol=1e-12, atol=1e-15)

@@ -9,7 +9,7 @@ numbers, which dynamo would compile in as constants: the step changes at every c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
@@ -22,17 +22,27 @@ from amalg.core.functional import Params, State
 if TYPE_CHECKING:
     from amalg.core.interfaces.teacher import ElementwiseTeacher
 
-__all__ = ["compiled_rule", "compiled_update"]
+__all__ = ["compiled_rule", "compiled_step", "compiled_update"]
 
-_COMPILED: dict[type, Compiled[tuple[list[Tensor], dict[str, list[Tensor]]]]] = {}
+Outputs = tuple[list[Tensor], dict[str, list[Tensor]]]
+
+_COMPILED: dict[type, Compiled[Outputs]] = {}
+_APPLIED: dict[type, Compiled[dict[str, list[Tensor]]]] = {}
 
 
-def compiled_rule(cls: type) -> Compiled[tuple[list[Tensor], dict[str, list[Tensor]]]]:
+def compiled_rule(cls: type) -> Compiled[Outputs]:
     """The compiled rule of teacher class ``cls`` (its own, so that one teacher whose rule
     cannot compile leaves the others compiled)."""
     if cls not in _COMPILED:
         _COMPILED[cls] = Compiled(_rules, f"{getattr(cls, 'name', cls.__name__)}'s update")
     return _COMPILED[cls]
+
+
+def _applied(cls: type) -> Compiled[dict[str, list[Tensor]]]:
+    """The compiled rule of ``cls`` that writes the new parameters (:func:`compiled_step`)."""
+    if cls not in _APPLIED:
+        _APPLIED[cls] = Compiled(_rules_applied, f"{getattr(cls, 'name', cls.__name__)}'s step")
+    return _APPLIED[cls]
 
 
 def _rules(
@@ -56,6 +66,23 @@ def _rules(
     return deltas, new
 
 
+def _rules_applied(
+    teacher: ElementwiseTeacher[Any],
+    grads: Tensors,
+    slots: SlotLists,
+    params: Tensors,
+    step: Tensor,
+    hyper: Mapping[str, Tensor],
+    scale: Tensor | None,
+) -> dict[str, list[Tensor]]:
+    """:func:`_rules`, each parameter then updated in place, ``param -= scale * delta``
+    (``scale`` None: 1), in the same loop: the new state only is returned."""
+    deltas, new = _rules(teacher, grads, slots, params, step, hyper)
+    for param, delta in zip(params, deltas, strict=True):
+        param.sub_(delta if scale is None else scale * delta)
+    return new
+
+
 def compiled_update(
     teacher: ElementwiseTeacher[Any],
     grads: Params,
@@ -66,16 +93,78 @@ def compiled_update(
 ) -> tuple[Params, State] | None:
     """``teacher.simple_update`` through its compiled rule, or None where it cannot compile.
     New tensors for the new state (a donated state is not written into)."""
+    delta: Params = {}
     compiled = compiled_rule(type(teacher))
+
+    def call(names: list[str], *args: Any) -> dict[str, list[Tensor]] | None:
+        out = compiled(*args)
+        if out is None:
+            return None
+        delta.update(zip(names, out[0], strict=True))
+        return out[1]
+
+    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call)
+    return None if left else (delta, new_state)
+
+
+def compiled_step(
+    teacher: ElementwiseTeacher[Any],
+    grads: Params,
+    state: State,
+    params: Params,
+    step: int,
+    hyper: Numbers,
+    scale: float,
+) -> State | None:
+    """``teacher.step_in_place`` through its compiled rule, the parameters written in the
+    rule's own loop, or None (nothing written) where it cannot compile. Should compiling
+    fail after some batches were written, the others take the eager path here."""
+    compiled = _applied(type(teacher))
+    factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
+    new_state, left = _over_batches(
+        teacher, grads, state, params, step, hyper,
+        lambda names, *args: compiled(*args, factor),
+    )  # fmt: skip
+    if len(left) == len(grads):
+        return None
+    if left:
+        from amalg.core.interfaces.teacher import UpdateRule
+
+        rest = UpdateRule.step_in_place(
+            teacher,
+            {name: grads[name] for name in left},
+            {slot: {name: state[slot][name] for name in left} for slot in teacher.slots},
+            {name: params[name] for name in left},
+            step,
+            scale,
+        )
+        for slot in teacher.slots:
+            new_state[slot].update(rest[slot])
+    return new_state
+
+
+def _over_batches(
+    teacher: ElementwiseTeacher[Any],
+    grads: Params,
+    state: State,
+    params: Params,
+    step: int,
+    hyper: Numbers,
+    call: Callable[..., dict[str, list[Tensor]] | None],
+) -> tuple[State, list[str]]:
+    """The new state from ``call(names, teacher, grads, slots, params, step, hyper)`` over
+    each batch of tensors (:func:`~amalg.core.compiled.batches`), and the names left when a
+    call gives None (a compilation failed; every later call would too)."""
     keys = list(grads)
     count = torch.tensor(float(step), dtype=torch.float64)
     numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
-    delta: Params = {}
     new_state: State = {slot: {} for slot in teacher.slots}
-    for batch in batches([grads[key].numel() for key in keys]):
+    groups = batches([grads[key].numel() for key in keys])
+    for position, batch in enumerate(groups):
         names = [keys[index] for index in batch]
         with hoisting(grads[names[0]].numel() > BATCH_ELEMENTS):  # a large tensor, alone
-            out = compiled(
+            slots = call(
+                names,
                 teacher,
                 [grads[name] for name in names],
                 {slot: [state[slot][name] for name in names] for slot in teacher.slots},
@@ -83,11 +172,9 @@ def compiled_update(
                 count,
                 numbers,
             )
-        if out is None:
-            return None
-        deltas, slots = out
+        if slots is None:
+            return new_state, [keys[index] for later in groups[position:] for index in later]
         for index, name in enumerate(names):
-            delta[name] = deltas[index]
             for slot in teacher.slots:
                 new_state[slot][name] = slots[slot][index]
-    return delta, new_state
+    return new_state, []

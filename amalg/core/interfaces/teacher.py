@@ -28,7 +28,7 @@ from amalg.core.component import Component, ConfigT
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State, graph_wanted
-from amalg.core.interfaces._teacher_compiled import compiled_update
+from amalg.core.interfaces._teacher_compiled import compiled_step, compiled_update
 
 __all__ = ["ElementwiseTeacher", "Hyper", "Slots", "Teacher", "TensorUpdate", "UpdateRule"]
 
@@ -83,6 +83,20 @@ class UpdateRule(Component[ConfigT]):
         walking one trajectory). The same values as :meth:`update`; by default it is
         :meth:`update`."""
         return self.update(grads, state, params, step)
+
+    def step_in_place(
+        self, grads: Params, state: State, params: Params, step: int, scale: float = 1.0
+    ) -> State:
+        """For an optimizer stepping a model, under ``torch.no_grad()``: writes ``params[k] -
+        scale * delta[k]`` into the tensors of ``params`` and returns the new state (``state``
+        donated, as to :meth:`update_donated`). By default :meth:`update_donated`, then one
+        subtraction per tensor (the same rounding as ``params - delta``, without a copy); a
+        compiled path does the subtraction in its own loop, saving a pass over the
+        parameters."""
+        delta, new_state = self.update_donated(grads, state, params, step)
+        for key, value in delta.items():
+            params[key].sub_(value if scale == 1.0 else scale * value)
+        return new_state
 
 
 class Teacher(UpdateRule[ConfigT]):
@@ -188,6 +202,16 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
         return self._update(grads, state, params, step, donate=True)
+
+    def step_in_place(
+        self, grads: Params, state: State, params: Params, step: int, scale: float = 1.0
+    ) -> State:
+        hyper = self.hyperparameters
+        if self.compiling and self._graph_free(grads, state, params, hyper):
+            new_state = compiled_step(self, grads, state, params, step, cast(Numbers, hyper), scale)
+            if new_state is not None:
+                return new_state
+        return super().step_in_place(grads, state, params, step, scale)
 
     def simple_update(
         self, grads: Params, state: State, params: Params, step: int
