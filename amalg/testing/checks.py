@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,23 @@ def steps_on(rule: UpdateRule[Any], device: str, steps: int) -> tuple[list[Any],
         total = total + sum(value.square().sum().cpu() for value in delta.values())
         seen.append(tree_map(lambda t: t.detach().cpu(), (delta, state)))
     return seen, total
+
+
+def compiled_path_matches_eager(eager: UpdateRule[Any], compiled: UpdateRule[Any]) -> None:
+    """Four graph-free float64 steps of ``compiled`` (on its compiled path) agree with those
+    of ``eager`` to float rounding (a compiler may reorder arithmetic); skips, naming why,
+    where a compilation failed in this process (the eager path would run twice)."""
+    from amalg.core.compiled import CompilerUnavailableWarning, failures
+
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
+        for rule in (eager, compiled):
+            with torch.no_grad():
+                runs.append(steps_on(rule, "cpu", 4)[0])
+    if failures():
+        pytest.skip(f"no working compiler here: {failures()}")
+    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
 
 
 def agree(actual: Any, expected: Any, device: str, rtol: float, atol: float) -> None:

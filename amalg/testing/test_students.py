@@ -4,13 +4,11 @@ rule, seeded meta-parameters, an update that depends on them and passes their gr
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pytest
 import torch
 
 import amalg
-from amalg.core.compiled import CompilerUnavailableWarning, failures
 from amalg.core.functional import tree_leaves, tree_map
 from amalg.core.interfaces import Student
 from amalg.testing import checks
@@ -166,15 +164,7 @@ def test_the_compiled_path_matches_the_eager_one(name: str) -> None:
         pytest.skip("no compiled path")
     student.reset_parameters(_seeded(5))
     compiled = copy.deepcopy(student).use_compiler()
-    runs = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
-        for rule in (student, compiled):
-            with torch.no_grad():
-                runs.append(checks.steps_on(rule, "cpu", 4)[0])
-    if failures():  # the eager path ran twice: nothing compiled to compare
-        pytest.skip(f"no working compiler here: {failures()}")
-    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+    checks.compiled_path_matches_eager(student, compiled)
     params = random_params(torch.float64)
     delta, _ = compiled(random_params(torch.float64, 1), compiled.init(params), params, 0)
     assert all(value.requires_grad for value in delta.values())

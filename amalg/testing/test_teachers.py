@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 
-from amalg.core.compiled import CompilerUnavailableWarning, failures
 from amalg.core.functional import tree_leaves
 from amalg.core.interfaces import ElementwiseTeacher
 from amalg.testing import checks
@@ -140,15 +138,7 @@ def test_the_compiled_path_matches_the_eager_one(name: str, make: Callable[[], A
     if not teacher.compiled_path:
         pytest.skip("no compiled path")
     compiled = make().use_compiler()
-    runs = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
-        for rule in (teacher, compiled):
-            with torch.no_grad():
-                runs.append(checks.steps_on(rule, "cpu", 4)[0])
-    if failures():  # the eager path ran twice: nothing compiled to compare
-        pytest.skip(f"no working compiler here: {failures()}")
-    torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+    checks.compiled_path_matches_eager(teacher, compiled)
     params = random_params(torch.float64)
     lr = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
     hyper = {"lr": lr} if "lr" in compiled._differentiable() else {}

@@ -33,16 +33,18 @@ _APPLIED: dict[type, Compiled[dict[str, list[Tensor]]]] = {}
 def compiled_rule(cls: type) -> Compiled[Outputs]:
     """The compiled rule of teacher class ``cls`` (its own, so that one teacher whose rule
     cannot compile leaves the others compiled)."""
-    if cls not in _COMPILED:
-        _COMPILED[cls] = Compiled(_rules, f"{getattr(cls, 'name', cls.__name__)}'s update")
-    return _COMPILED[cls]
+    return _own(_COMPILED, cls, _rules, "update")
 
 
 def _applied(cls: type) -> Compiled[dict[str, list[Tensor]]]:
     """The compiled rule of ``cls`` that writes the new parameters (:func:`compiled_step`)."""
-    if cls not in _APPLIED:
-        _APPLIED[cls] = Compiled(_rules_applied, f"{getattr(cls, 'name', cls.__name__)}'s step")
-    return _APPLIED[cls]
+    return _own(_APPLIED, cls, _rules_applied, "step")
+
+
+def _own(table: dict[type, Compiled[Any]], cls: type, function: Any, what: str) -> Compiled[Any]:
+    if cls not in table:
+        table[cls] = Compiled(function, f"{getattr(cls, 'name', cls.__name__)}'s {what}")
+    return table[cls]
 
 
 def _rules(
