@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.amalg-installed
 
-.PHONY: run test bench pretrained lint typecheck format clean
+.PHONY: run test bench check-cuda pretrained lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ test: $(STAMP)
 # measured in the same run; about 10 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# On a machine with an NVIDIA GPU (and a CUDA build of torch: TORCH=torch==2.13.0 from the
+# CUDA index): the checks that compare CUDA with the CPU, which the tests otherwise run CPU
+# against CPU, then the GPU benchmark sections, appended to benchmarks/RESULTS.md.
+check-cuda: $(STAMP)
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: check-cuda needs a GPU')"
+	$(BIN)/python -m pytest -q tests/core/test_device.py tests/core/test_compiled.py amalg/testing -k "device or compiled"
+	$(BIN)/python benchmarks/bench.py --device cuda --sections bg
 
 # Trains the optimizers shipped in amalg/pretrained/ from their seeds and exports them
 # (a finished run in results/pretrained is reused: a rerun only exports).
