@@ -119,18 +119,21 @@ def steps_on(rule: UpdateRule[Any], device: str, steps: int) -> tuple[list[Any],
     return seen, total
 
 
-def compiled_path_matches_eager(eager: UpdateRule[Any], compiled: UpdateRule[Any]) -> None:
-    """Four graph-free float64 steps of ``compiled`` (on its compiled path) agree with those
-    of ``eager`` to float rounding (a compiler may reorder arithmetic); skips, naming why,
-    where a compilation failed in this process (the eager path would run twice)."""
+def compiled_path_matches_eager(
+    eager: UpdateRule[Any], compiled: UpdateRule[Any], device: str = "cpu"
+) -> None:
+    """Four graph-free float64 steps of ``compiled`` (on its compiled path, its tensors on
+    ``device``: Triton's code on a GPU) agree with those of ``eager`` on the CPU to float
+    rounding (a compiler may reorder arithmetic); skips, naming why, where a compilation
+    failed in this process (the eager path would run twice)."""
     from amalg.core.compiled import CompilerUnavailableWarning, failures
 
     runs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
-        for rule in (eager, compiled):
+        for rule, where in ((eager, "cpu"), (compiled, device)):
             with torch.no_grad():
-                runs.append(steps_on(rule, "cpu", 4)[0])
+                runs.append(steps_on(rule, where, 4)[0])
     if failures():
         pytest.skip(f"no working compiler here: {failures()}")
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)

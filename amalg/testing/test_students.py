@@ -157,16 +157,18 @@ def test_the_fast_path_matches_the_simple_one(name: str) -> None:
 
 def test_the_compiled_path_matches_the_eager_one(name: str) -> None:
     """With :meth:`~amalg.core.interfaces.UpdateRule.use_compiler`, four graph-free float64
-    steps agree with the eager path's to float rounding (a compiler may reorder sums); an
-    update that keeps a graph is still the eager one (meta-gradients flow)."""
+    steps (on the GPU where there is one) agree with the eager path's on the CPU to float
+    rounding (a compiler may reorder sums); an update that keeps a graph is still the eager
+    one (meta-gradients flow)."""
     student = amalg.create("student", name).double()
     if not student.compiled_path:
         pytest.skip("no compiled path")
     student.reset_parameters(_seeded(5))
-    compiled = copy.deepcopy(student).use_compiler()
-    checks.compiled_path_matches_eager(student, compiled)
-    params = random_params(torch.float64)
-    delta, _ = compiled(random_params(torch.float64, 1), compiled.init(params), params, 0)
+    compiled = copy.deepcopy(student).to(TARGET).use_compiler()
+    checks.compiled_path_matches_eager(student, compiled, TARGET)
+    params = {key: value.to(TARGET) for key, value in random_params(torch.float64).items()}
+    grads = {key: value.to(TARGET) for key, value in random_params(torch.float64, 1).items()}
+    delta, _ = compiled(grads, compiled.init(params), params, 0)
     assert all(value.requires_grad for value in delta.values())
 
 

@@ -131,14 +131,15 @@ def test_the_fast_path_equals_the_rule_bitwise(
 
 def test_the_compiled_path_matches_the_eager_one(name: str, make: Callable[[], Any]) -> None:
     """With :meth:`~amalg.core.interfaces.UpdateRule.use_compiler`, four graph-free float64
-    steps agree with the eager path's to float rounding (a compiler may reorder arithmetic;
-    the step and the hyperparameters enter as tensors); an update that keeps a graph is
-    still the eager one (gradients flow to a hyperparameter)."""
+    steps (on the GPU where there is one) agree with the eager path's on the CPU to float
+    rounding (a compiler may reorder arithmetic; the step and the hyperparameters enter as
+    tensors); an update that keeps a graph is still the eager one (gradients flow to a
+    hyperparameter)."""
     teacher = make()
     if not teacher.compiled_path:
         pytest.skip("no compiled path")
     compiled = make().use_compiler()
-    checks.compiled_path_matches_eager(teacher, compiled)
+    checks.compiled_path_matches_eager(teacher, compiled, TARGET)
     params = random_params(torch.float64)
     lr = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
     hyper = {"lr": lr} if "lr" in compiled._differentiable() else {}
