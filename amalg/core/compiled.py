@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -36,6 +36,7 @@ __all__ = [
     "Compiled",
     "CompilerUnavailableWarning",
     "NoCompiledPathError",
+    "batched",
     "batches",
     "bias_correction_op",
     "failures",
@@ -81,6 +82,13 @@ def batches(sizes: Sequence[int]) -> list[list[int]]:
         packed[-1].append(index)
         total += size
     return alone + packed
+
+
+def batched(tensors: Mapping[str, torch.Tensor]) -> list[list[str]]:
+    """:func:`batches` of named tensors, as lists of their names."""
+    keys = list(tensors)
+    sizes = [tensor.numel() for tensor in tensors.values()]
+    return [[keys[index] for index in batch] for batch in batches(sizes)]
 
 
 _HOISTING = False

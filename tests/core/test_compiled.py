@@ -15,6 +15,7 @@ from amalg.core.compiled import (
     BATCH_TENSORS,
     Compiled,
     CompilerUnavailableWarning,
+    batched,
     batches,
     bias_correction_op,
     failures,
@@ -125,6 +126,8 @@ def test_batches_keep_large_tensors_alone_and_pack_small_ones_in_order():
     assert [len(batch) for batch in many] == [BATCH_TENSORS, 1]
     sizes = [5, big, 7, 9, big, 3]
     assert sorted(index for batch in batches(sizes) for index in batch) == list(range(6))
+    named = {"w": torch.zeros(big), "b": torch.zeros(3), "k": torch.zeros(2, 2)}
+    assert batched(named) == [["w"], ["b", "k"]]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

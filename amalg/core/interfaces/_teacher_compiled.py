@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from amalg.core.compiled import BATCH_ELEMENTS, Compiled, batches, hoisting
+from amalg.core.compiled import BATCH_ELEMENTS, Compiled, batched, hoisting
 from amalg.core.foreach import Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State
 
@@ -157,13 +157,11 @@ def _over_batches(
     """The new state from ``call(names, teacher, grads, slots, params, step, hyper)`` over
     each batch of tensors (:func:`~amalg.core.compiled.batches`), and the names left when a
     call gives None (a compilation failed; every later call would too)."""
-    keys = list(grads)
     count = torch.tensor(float(step), dtype=torch.float64)
     numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
     new_state: State = {slot: {} for slot in teacher.slots}
-    groups = batches([grads[key].numel() for key in keys])
-    for position, batch in enumerate(groups):
-        names = [keys[index] for index in batch]
+    groups = batched(grads)
+    for position, names in enumerate(groups):
         with hoisting(grads[names[0]].numel() > BATCH_ELEMENTS):  # a large tensor, alone
             slots = call(
                 names,
@@ -175,7 +173,7 @@ def _over_batches(
                 numbers,
             )
         if slots is None:
-            return new_state, [keys[index] for later in groups[position:] for index in later]
+            return new_state, [name for later in groups[position:] for name in later]
         for index, name in enumerate(names):
             for slot in teacher.slots:
                 new_state[slot][name] = slots[slot][index]

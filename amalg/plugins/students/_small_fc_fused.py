@@ -15,14 +15,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from amalg.core.functional import ema
 from amalg.plugins.students._features import NORMALISE_EPS
 
 RAW = 28
 """Features before the time features (the network's first 28 inputs)."""
-
-
-def _ema(decay: Tensor, average: Tensor, value: Tensor) -> Tensor:
-    return decay * average + (1 - decay) * value
 
 
 def _layer(inputs: list[Tensor], weight: Tensor, bias: Tensor, unit: int) -> Tensor:
@@ -53,20 +50,20 @@ def tensor_update(
     eps, linear, exponent = constants
     momentum, rms, adafactor = (decay.to(grad.dtype) for decay in decays)
     rms = rms.squeeze(0)
-    m = [_ema(momentum[k], slots["m"][k], grad) for k in range(3)]
-    v = _ema(rms, slots["v"], grad * grad)
+    m = [ema(slots["m"][k], grad, momentum[k]) for k in range(3)]
+    v = ema(slots["v"], grad * grad, rms)
     squared = grad * grad + eps
     new = {"m": torch.stack(m), "v": v}
     if dims is None:
-        full = [_ema(adafactor[k], slots["full"][k], squared) for k in range(3)]
+        full = [ema(slots["full"][k], squared, adafactor[k]) for k in range(3)]
         new["full"] = torch.stack(full)
         row = col = vhat = full
     else:
         rows, cols = dims
         row_mean = squared.mean(dim=cols, keepdim=True)
         col_mean = squared.mean(dim=rows, keepdim=True)
-        row = [_ema(adafactor[k], slots["rows"][k], row_mean) for k in range(3)]
-        col = [_ema(adafactor[k], slots["cols"][k], col_mean) for k in range(3)]
+        row = [ema(slots["rows"][k], row_mean, adafactor[k]) for k in range(3)]
+        col = [ema(slots["cols"][k], col_mean, adafactor[k]) for k in range(3)]
         new["rows"], new["cols"] = torch.stack(row), torch.stack(col)
         vhat = [row[k] * col[k] / row[k].mean(dim=rows, keepdim=True) for k in range(3)]
     rsqrt_v = (v + eps).rsqrt()

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from amalg.core.compiled import Compiled, batches
+from amalg.core.compiled import Compiled, batched
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
@@ -255,7 +255,6 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         """:meth:`forward` without a graph through :data:`COMPILED`, a batch of tensors to a
         call (:func:`~amalg.core.compiled.batches`), or None where it cannot compile."""
         config = self.config
-        keys = list(grads)
         shared = (
             self._decays(),
             (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2),
@@ -264,8 +263,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         constants = (config.eps, config.step_scale, config.magnitude_scale)
         delta: Params = {}
         new_state: State = {}
-        for batch in batches([grads[key].numel() for key in keys]):
-            names = [keys[index] for index in batch]
+        for names in batched(grads):
             out = COMPILED(
                 [grads[name] for name in names], [params[name] for name in names],
                 [state[name] for name in names], *shared,

@@ -99,29 +99,18 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
     )
 
     def schedule(self, step: int | Tensor) -> float | Tensor:
-        """The multiplier of lr at ``step`` (1 without a horizon); a 0-dimensional tensor
-        for a step given as one (the compiled path), computed with torch's functions."""
+        """The multiplier of lr at ``step`` (1 without a horizon): a number for an int step,
+        a 0-dimensional tensor for a tensor step (the compiled path). One formula for both,
+        in float64 (the same bits as Python's floats), with no Python branch on the step's
+        value: both pieces computed, one chosen by ``torch.where``."""
         config = self.config
         if config.horizon is None:
             return 1.0
+        if not isinstance(step, Tensor):
+            return float(self.schedule(torch.tensor(float(step), dtype=torch.float64)))
         horizon = float(config.horizon)
         warmup = config.warmup_fraction * horizon
         constant = config.constant_fraction * horizon
-        if isinstance(step, Tensor):
-            return self._tensor_schedule(step, horizon, warmup, constant)
-        t = min(float(step), horizon)
-        if t < warmup:
-            return t / warmup
-        if constant >= horizon:
-            return 1.0
-        cosine = 0.5 * (1.0 + math.cos(math.pi * max(t - constant, 0.0) / (horizon - constant)))
-        return config.min_lr_mult + (1.0 - config.min_lr_mult) * cosine
-
-    def _tensor_schedule(
-        self, step: Tensor, horizon: float, warmup: float, constant: float
-    ) -> Tensor:
-        """:meth:`schedule` without a Python branch on the step's value (both branches
-        computed, one chosen by ``torch.where``)."""
         t = step.clamp(max=horizon)
         ramp = t / warmup if warmup > 0 else torch.ones_like(t)
         if constant >= horizon:
@@ -129,7 +118,7 @@ class NAdamW(ElementwiseTeacher[NAdamWConfig]):
         else:
             angle = math.pi * (t - constant).clamp(min=0.0) / (horizon - constant)
             cosine = 0.5 * (1.0 + torch.cos(angle))
-            after = self.config.min_lr_mult + (1.0 - self.config.min_lr_mult) * cosine
+            after = config.min_lr_mult + (1.0 - config.min_lr_mult) * cosine
         return torch.where(t < warmup, ramp, after)
 
     def rule(
