@@ -10,9 +10,15 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from amalg.core.config import ComponentConfig, validate_config
 
-__all__ = ["Component", "ConfigT", "summary_of"]
+__all__ = ["Component", "ConfigT", "defining_class", "summary_of"]
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+
+
+def defining_class(cls: type, name: str) -> type:
+    """The class in ``cls``'s method resolution order that defines ``name`` (whether a
+    component overrides a method of its contract)."""
+    return next(base for base in cls.__mro__ if name in vars(base))
 
 
 def summary_of(cls: type) -> str:

@@ -140,6 +140,10 @@ class OnDevice(Task[Any]):
     def gradient(self, params: Params, batch: Batch, **options: Any) -> tuple[Tensor, Params]:
         return self.task.gradient(params, batch, **options)
 
+    @property
+    def exact_gradient(self) -> bool:
+        return self.task.exact_gradient
+
     def metrics(self, params: Params, batch: Batch) -> dict[str, Tensor]:
         return self.task.metrics(params, batch)
 

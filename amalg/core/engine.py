@@ -46,9 +46,18 @@ from torch import Tensor
 
 from amalg.core.analysis.evaluation import validation_metrics
 from amalg.core.config import MAX_STEPS, ComponentConfig
-from amalg.core.functional import Params, State, step_generator, tree_leaves, tree_map
+from amalg.core.functional import (
+    Params,
+    State,
+    graph_wanted,
+    step_generator,
+    tree_leaves,
+    tree_map,
+    with_gradient,
+)
 from amalg.core.interfaces import (
     AmalgamationScheme,
+    Batch,
     Perturbation,
     Student,
     Task,
@@ -195,6 +204,34 @@ class UnrollEngine:
         count = sum(value.numel() for value in student.values())
         return torch.log(squared / count / 2 + self.config.log_eps)
 
+    def _loss_and_gradient(
+        self, params: Params, batch: Batch, generator: torch.Generator
+    ) -> tuple[Tensor, Params]:
+        """The task's loss at the student's ``params`` on ``batch``, differentiable in
+        ``params`` (so in phi), and the gradient the student is fed: detached unless
+        ``second_order``.
+
+        First order, for a task whose oracle is the loss's own gradient, the oracle runs
+        without a graph and the loss enters the meta-objective through
+        :func:`~amalg.core.functional.with_gradient`: its backward pass reuses the gradient
+        instead of a second pass through the task's activations, which are then not kept
+        (the same meta-gradient to rounding, in less time and memory). Second order, or for
+        an oracle that is not the loss's gradient (DP-SGD's clipped, noisy one), the loss's
+        graph is kept and differentiated again."""
+        task, second_order = self.task, self.config.second_order
+        if second_order or not task.exact_gradient:
+            loss, grads = task.gradient(
+                params, batch, generator=generator, retain_graph=True, create_graph=second_order
+            )
+            if not second_order:
+                grads = {key: grad.detach() for key, grad in grads.items()}
+            return loss, grads
+        loss, grads = task.gradient(detach(params), batch, generator=generator)
+        if graph_wanted(*params.values()):
+            keys = list(params)
+            loss = with_gradient(loss, [params[k] for k in keys], [grads[k] for k in keys])
+        return loss, grads
+
     def truncation(self, length: int, alpha: float) -> TruncationFn:
         """The truncation function of ``length`` steps with imitation weight ``alpha``: a
         pure function of ``(phi, start)``, perturbed when the run has a perturbation."""
@@ -230,24 +267,17 @@ class UnrollEngine:
         losses: list[Tensor] = []
         distances: list[Tensor] = []
         base: Tensor | None = None
-        second_order = self.config.second_order
         for t in range(length):
             index = start.index + t
             batch = task.batch_at("train", start.data_seed, index)
             step = start.step + t
-            loss, grads = task.gradient(
-                params,
-                batch,
-                generator=step_generator(start.data_seed, index),
-                retain_graph=True,
-                create_graph=second_order,
+            loss, grads = self._loss_and_gradient(
+                params, batch, step_generator(start.data_seed, index)
             )
             if base is None:
                 base = loss.detach()
             else:
                 losses.append(loss)
-            if not second_order:
-                grads = {key: grad.detach() for key, grad in grads.items()}
             if self.perturbation is not None:
                 noise = generator_at(start.data_seed, "inputs", index)
                 grads = self.perturbation.perturb_inputs(grads, noise)
@@ -256,10 +286,15 @@ class UnrollEngine:
                 noise = step_generator(start.data_seed, index)
                 _, teacher_grads = task.gradient(teachers[k], batch, generator=noise)
                 with torch.no_grad():
-                    delta, teacher_states[k] = teacher.update(
-                        teacher_grads, teacher_states[k], teachers[k], step
-                    )
-                    teachers[k] = teacher.apply(teachers[k], delta)
+                    if t == 0:  # the start's tensors: a replay reads them again
+                        delta, teacher_states[k] = teacher.update(
+                            teacher_grads, teacher_states[k], teachers[k], step
+                        )
+                        teachers[k] = teacher.apply(teachers[k], delta)
+                    else:  # this truncation's own: written in place, no copies
+                        teacher_states[k] = teacher.step_in_place(
+                            teacher_grads, teacher_states[k], teachers[k], step
+                        )
             if self.teachers:
                 distances.append(torch.stack([self._distance(params, p) for p in teachers]))
         final = task.loss(params, task.batch_at("train", start.data_seed, start.index + length))

@@ -7,7 +7,7 @@ through an unrolled trajectory.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ __all__ = [
     "tanh",
     "tree_leaves",
     "tree_map",
+    "with_gradient",
 ]
 
 Params = dict[str, Tensor]
@@ -68,6 +69,35 @@ def tanh(x: Tensor) -> Tensor:
         grown = torch.exp(2 * x.clamp(-TANH_CLAMP, TANH_CLAMP))
         return (grown - 1) / (grown + 1)
     return torch.tanh(x)
+
+
+class _WithGradient(torch.autograd.Function):
+    """``value`` in the forward pass, ``c * grads[i]`` for ``inputs[i]`` in the backward."""
+
+    @staticmethod
+    def forward(ctx: Any, value: Tensor, count: int, *tensors: Tensor) -> Tensor:
+        ctx.save_for_backward(*tensors[count:])
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx: Any, upstream: Tensor) -> tuple[Tensor | None, ...]:
+        grads = ctx.saved_tensors
+        return (None, None, *(upstream * grad for grad in grads), *(None for _ in grads))
+
+
+def with_gradient(value: Tensor, inputs: list[Tensor], grads: list[Tensor]) -> Tensor:
+    """``value``, a scalar function f of ``inputs`` whose gradient ``grads`` is already
+    known, as a node of the autograd graph: its forward value is ``value`` bit for bit, its
+    backward pass gives ``c * grads[i]`` to ``inputs[i]`` for an upstream gradient c.
+
+    The first-order meta-gradient through a task's loss (Andrychowicz et al. 2016) needs
+    df/dtheta at every unrolled step, which the step has just computed to feed the student:
+    this reuses it instead of keeping the task's activations for a second backward pass.
+    Exact to rounding (c * g against the backward pass scaled by c), not an approximation.
+    """
+    if len(inputs) != len(grads):
+        raise ValueError("one gradient per input")
+    return cast(Tensor, _WithGradient.apply(value, len(inputs), *inputs, *grads))
 
 
 def graph_wanted(*tensors: Tensor) -> bool:

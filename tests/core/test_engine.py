@@ -10,6 +10,7 @@ import torch
 
 import amalg
 from amalg.core.config import ComponentConfig
+from amalg.core.device import OnDevice
 from amalg.core.engine import EngineConfig, UnrollEngine
 from amalg.core.interfaces import Student, UpdateRule
 
@@ -215,3 +216,42 @@ def test_clipped_meta_losses_never_exceed_the_truncation_start_nor_turn_nan():
     assert float(plain.truncation(6, 0.0)(phi, start).objective.detach()) > 0  # diverging
     objective = clipped.truncation(6, 0.0)(phi, start).objective.detach()
     assert torch.isfinite(objective) and float(objective) <= 0
+
+
+def _meta_gradient(engine, phi, start):
+    result = engine.truncation(5, alpha=0.2)(phi, start)
+    grads = torch.autograd.grad(result.objective, list(phi.values()))
+    return result.objective.detach(), grads
+
+
+@pytest.mark.parametrize(
+    ("task_name", "config", "tolerance"),
+    [("quadratic", {"dimension": 6, "dtype": "float64"}, 1e-10), ("digits_cnn", {}, 1e-4)],
+)
+def test_the_first_order_meta_gradient_reusing_the_task_gradient_matches_the_loss_graph(
+    monkeypatch, task_name, config, tolerance
+):
+    task = amalg.create("task", task_name, **config)
+    student = amalg.create("student", "rnnprop")
+    if config.get("dtype") == "float64":
+        student = student.double()
+    teachers = [amalg.create("teacher", "adam"), amalg.create("teacher", "rmsprop")]
+    engine = make_engine(task, student, teachers, warmup_steps=3)
+    phi = dict(student.named_parameters())
+    start = engine.start(5)  # random scaling on: the scaled student's loss is f(theta)
+    assert task.exact_gradient
+    objective, fast = _meta_gradient(engine, phi, start)
+    # The simple path: the loss's own graph, differentiated a second time.
+    monkeypatch.setattr(type(task), "exact_gradient", property(lambda self: False))
+    reference_objective, simple = _meta_gradient(engine, phi, start)
+    assert torch.equal(objective, reference_objective)
+    for got, want in zip(fast, simple, strict=True):
+        assert torch.allclose(got, want, rtol=tolerance, atol=tolerance * want.abs().max())
+
+
+def test_a_task_with_its_own_gradient_oracle_is_not_taken_for_the_loss_gradient():
+    assert amalg.create("task", "digits_cnn").exact_gradient
+    dp = amalg.create("task", "digits_dp")  # clipped and noisy: not the loss's gradient
+    assert not dp.exact_gradient
+    assert not OnDevice(dp, torch.device("cpu")).exact_gradient
+    assert OnDevice(amalg.create("task", "digits_cnn"), torch.device("cpu")).exact_gradient

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from amalg.core.component import Component, ConfigT
+from amalg.core.component import Component, ConfigT, defining_class
 from amalg.core.functional import Params
 
 __all__ = ["SPLITS", "Batch", "Optimizee", "Split", "Task"]
@@ -95,6 +95,15 @@ class Task(Component[ConfigT]):
                 retain_graph=retain_graph or create_graph,
             )
         return loss, dict(zip(leaves, grads, strict=True))
+
+    @property
+    def exact_gradient(self) -> bool:
+        """Whether :meth:`gradient` is the plain autograd gradient of :meth:`loss` on the
+        batch (no clipping, no noise). A caller that needs the loss's gradient again (the
+        engine's first-order meta-gradient) then reuses the one it was given instead of
+        keeping the loss's graph. True unless the task overrides :meth:`gradient`; an
+        override that stays exact (a faster oracle) may say so by overriding this too."""
+        return defining_class(type(self), "gradient") is Task
 
     def metrics(self, params: Params, batch: Batch) -> dict[str, Tensor]:
         """Evaluation metrics of ``params`` on ``batch``; classifiers add ``accuracy``."""

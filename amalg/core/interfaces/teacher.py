@@ -24,7 +24,7 @@ from torch import Tensor
 
 from amalg.core import foreach
 from amalg.core.compiled import NoCompiledPathError, with_compiled_path
-from amalg.core.component import Component, ConfigT
+from amalg.core.component import Component, ConfigT, defining_class
 from amalg.core.errors import ConfigError
 from amalg.core.foreach import ForeachUpdate, Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State, graph_wanted
@@ -286,16 +286,12 @@ class ElementwiseTeacher(Teacher[ConfigT]):
         raise NotImplementedError(f"teacher {self.name!r} has no fast path")
 
 
-def _owner(cls: type, name: str) -> type:
-    """The class in ``cls``'s method resolution order that defines ``name``."""
-    return next(base for base in cls.__mro__ if name in vars(base))
-
-
 def _has_fast_path(cls: type[ElementwiseTeacher[Any]]) -> bool:
     """Whether ``cls``'s fast path is its own rule's: every fast twin is defined with or
     after the method it stands for."""
-    if _owner(cls, "foreach_rule") is ElementwiseTeacher:
+    if defining_class(cls, "foreach_rule") is ElementwiseTeacher:
         return False
     return all(
-        issubclass(_owner(cls, fast), _owner(cls, plain)) for plain, fast in cls.fast_twins.items()
+        issubclass(defining_class(cls, fast), defining_class(cls, plain))
+        for plain, fast in cls.fast_twins.items()
     )
