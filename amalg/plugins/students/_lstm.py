@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from amalg.core.device import chunk_rows
 from amalg.core.functional import graph_wanted
+from amalg.plugins.students._lstm_backward import lstm_step_autograd
 
 
 def add_lstm(module: nn.Module, inputs: int, hidden: int, layers: int) -> None:
@@ -48,14 +49,19 @@ halves the step on a million coordinates (larger chunks off the CPU: :func:`chun
 def run_lstm(
     module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor, rows: int | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`lstm_step` over every coordinate, in chunks of ``rows`` coordinates (by default
-    :func:`chunk_rows` for the device, the gates the widest buffer) when no graph is wanted
-    (evaluation, ``amalg.optim``, ES/PES without a backward pass): each coordinate's result
-    does not depend on the others, and it is the same to float rounding (a matrix product may
-    block its sums differently by size)."""
+    """:func:`lstm_step` over every coordinate. Where a graph is wanted (meta-training), as
+    one autograd node with its backward pass written out
+    (:func:`~amalg.plugins.students._lstm_backward.lstm_step_autograd`, the same forward
+    values); where none is (evaluation, ``amalg.optim``, ES/PES without a backward pass), in
+    chunks of ``rows`` coordinates (by default :func:`chunk_rows` for the device, the gates
+    the widest buffer): each coordinate's result does not depend on the others, and it is the
+    same to float rounding (a matrix product may block its sums differently by size)."""
+    weights = lstm_weights(module, layers)
+    if graph_wanted(x, h, c, *weights):
+        return lstm_step_autograd(weights, layers, x, h, c)
     count = x.shape[0]
     rows = chunk_rows(x, ROWS, 4 * h.shape[-1]) if rows is None else rows
-    if count <= rows or graph_wanted(x, h, c, *module.parameters()):
+    if count <= rows:
         return lstm_step(module, layers, x, h, c)
     out = x.new_empty(count, h.shape[-1])
     hs, cs = torch.empty_like(h), torch.empty_like(c)
@@ -64,6 +70,16 @@ def run_lstm(
         part = lstm_step(module, layers, x[begin:end], h[:, begin:end], c[:, begin:end])
         out[begin:end], hs[:, begin:end], cs[:, begin:end] = part
     return out, hs, cs
+
+
+def lstm_weights(module: nn.Module, layers: int) -> list[Tensor]:
+    """``[kernel0, recurrent0, bias0, kernel1, ...]``: the module's LSTM weights (phi's values
+    under ``functional_call``)."""
+    return [
+        getattr(module, f"{name}{layer}")
+        for layer in range(layers)
+        for name in ("kernel", "recurrent", "bias")
+    ]
 
 
 def lstm_step(
