@@ -4,8 +4,10 @@ Sizes come from the task's abstract parameters (``meta`` tensors: shapes and dty
 memory) and the optimizer states the student and teachers build for them, also on the
 ``meta`` device. The largest item is usually the autograd graph of one truncation: every
 unrolled step keeps the student's activations (``Student.graph_ratio`` times its state) and
-the task parameters of that step. The task's own forward activations are not counted, so
-the total is a floor: a run refused here could never have fitted.
+the task parameters of that step. The task's own forward activations are not counted (a
+first-order truncation does not keep them, see ``UnrollEngine._loss_and_gradient``; a
+second-order one does), so the total is a floor: a run refused here could never have
+fitted.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from amalg.core.device import chunk_rows
 from amalg.core.functional import graph_wanted
-from amalg.plugins.students._lstm_backward import lstm_step_autograd
+from amalg.plugins.students._lstm_step import lstm_forward, lstm_step_autograd
 
 
 def add_lstm(module: nn.Module, inputs: int, hidden: int, layers: int) -> None:
@@ -49,19 +49,14 @@ halves the step on a million coordinates (larger chunks off the CPU: :func:`chun
 def run_lstm(
     module: nn.Module, layers: int, x: Tensor, h: Tensor, c: Tensor, rows: int | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`lstm_step` over every coordinate. Where a graph is wanted (meta-training), as
-    one autograd node with its backward pass written out
-    (:func:`~amalg.plugins.students._lstm_backward.lstm_step_autograd`, the same forward
-    values); where none is (evaluation, ``amalg.optim``, ES/PES without a backward pass), in
-    chunks of ``rows`` coordinates (by default :func:`chunk_rows` for the device, the gates
-    the widest buffer): each coordinate's result does not depend on the others, and it is the
-    same to float rounding (a matrix product may block its sums differently by size)."""
-    weights = lstm_weights(module, layers)
-    if graph_wanted(x, h, c, *weights):
-        return lstm_step_autograd(weights, layers, x, h, c)
+    """:func:`lstm_step` over every coordinate, in chunks of ``rows`` coordinates (by default
+    :func:`chunk_rows` for the device, the gates the widest buffer) when no graph is wanted
+    (evaluation, ``amalg.optim``, ES/PES without a backward pass): each coordinate's result
+    does not depend on the others, and it is the same to float rounding (a matrix product may
+    block its sums differently by size)."""
     count = x.shape[0]
     rows = chunk_rows(x, ROWS, 4 * h.shape[-1]) if rows is None else rows
-    if count <= rows:
+    if count <= rows or graph_wanted(x, h, c, *lstm_weights(module, layers)):
         return lstm_step(module, layers, x, h, c)
     out = x.new_empty(count, h.shape[-1])
     hs, cs = torch.empty_like(h), torch.empty_like(c)
@@ -92,24 +87,14 @@ def lstm_step(
 
         c' = sigmoid(f) * c + sigmoid(i) * tanh(g),    h' = sigmoid(o) * tanh(c')
 
-    The fast path of :func:`simple_lstm_step` (equal to float rounding): the gates in one
-    buffer (the bias and both products accumulated by ``addmm``), one sigmoid over all
-    four gates instead of three over strided slices, the cell update fused by ``addcmul``.
-    It carries autograd (nothing it overwrites is saved for the backward pass)."""
-    hs, cs = [], []
-    for layer in range(layers):
-        gates = torch.addmm(getattr(module, f"bias{layer}"), x, getattr(module, f"kernel{layer}"))
-        gates = gates.addmm_(h[layer], getattr(module, f"recurrent{layer}"))
-        # The candidate's quarter of the sigmoid is wasted; one contiguous pass still wins.
-        # chunk, not slices: the backward of a split is one concatenation, a slice's fills
-        # a zero tensor of the whole gates.
-        i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
-        candidate = torch.tanh(gates.chunk(4, dim=1)[2])
-        cell = torch.addcmul(f * c[layer], i, candidate)
-        x = o * torch.tanh(cell)
-        hs.append(x)
-        cs.append(cell)
-    return x, torch.stack(hs), torch.stack(cs)
+    The fast path of :func:`simple_lstm_step` (equal to float rounding),
+    :mod:`~amalg.plugins.students._lstm_step`: without a graph its forward pass, with one
+    the same pass as one autograd node whose backward pass is written out."""
+    weights = lstm_weights(module, layers)
+    if graph_wanted(x, h, c, *weights):
+        return lstm_step_autograd(weights, layers, x, h, c)
+    out, hs, cs, _ = lstm_forward(weights, layers, x, h, c)
+    return out, hs, cs
 
 
 def simple_lstm_step(

@@ -1,18 +1,18 @@
-"""The stacked coordinate-wise LSTM step as one autograd node with its backward pass written
-out: what meta-training differentiates at every unrolled step.
+"""The stacked coordinate-wise LSTM step, fast: its forward pass writing the new states into
+their buffers, and, where meta-training differentiates it, one autograd node with its
+backward pass written out.
 
-Autograd's backward of :func:`~amalg.plugins.students._lstm.lstm_step` spends much of its
-time on bookkeeping: the backward of each ``chunk`` of the gates concatenates four gate
-gradients (zeros filled in for the unused ones), and a sigmoid's backward runs over the
-candidate's quarter it never used. Here every gate's gradient is written into its quarter
-of one buffer by autograd's own sigmoid and tanh backward kernels, and nothing is filled
-with zeros or concatenated: a step's forward and backward pass take 10-20% less time (1.9k
-and 18k coordinates, 2 CPU threads).
+Autograd's own backward of the step spends much of its time on bookkeeping: the backward of
+each ``chunk`` of the gates concatenates four gate gradients (zeros filled in for the unused
+ones), a sigmoid's backward runs over the candidate's quarter it never used, and
+``torch.stack`` copies the states in the forward pass. Here the states are written in place
+of a stack, every gate's gradient is written into its quarter of one buffer by autograd's
+own sigmoid and tanh backward kernels, and nothing is filled with zeros or concatenated.
 
-Per layer, with ``z = x K + h R + b`` split into i, f, g, o and their activations
-``a_i = sigmoid(z_i)``, ``a_f``, ``a_g = tanh(z_g)``, ``a_o``, ``c' = a_f c + a_i a_g``,
-``h' = a_o tanh(c')``; given dh' and dc' (from the next step, the layer above and the
-loss)::
+Per layer, with ``z = x K + h R + b`` split into i, f, g, o (Keras' order) and their
+activations ``a_i = sigmoid(z_i)``, ``a_f``, ``a_g = tanh(z_g)``, ``a_o``,
+``c' = a_f c + a_i a_g``, ``h' = a_o tanh(c')``; given dh' and dc' (from the next step, the
+layer above and the loss)::
 
     do   = dh' tanh(c')
     dc   = dh' a_o (1 - tanh(c')^2) + dc'
@@ -21,10 +21,11 @@ loss)::
     dc_prev = dc a_f,    dh_prev = dz R^T,    dx = dz K^T
     dK = x^T dz,         dR = h^T dz,         db = sum over coordinates of dz
 
-The forward pass is :func:`lstm_step`'s, the same operations in the same order (the same
-values bit for bit); the backward pass equals autograd's to rounding (a test checks it
-against :func:`~amalg.plugins.students._lstm.simple_lstm_step` in float64). It is
-differentiable once: nothing in meta-training differentiates a student's gradient.
+With a graph and without, the forward pass is the same operations (the same values bit for
+bit); the backward pass equals autograd's through
+:func:`~amalg.plugins.students._lstm.simple_lstm_step` to rounding (a test checks it in
+float64). It is differentiable once: nothing in meta-training differentiates a student's
+gradient.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["lstm_step_autograd"]
+__all__ = ["lstm_forward", "lstm_step_autograd"]
 
 
 def lstm_step_autograd(
@@ -49,34 +50,51 @@ def lstm_step_autograd(
     return cast(tuple[Tensor, Tensor, Tensor], _LSTMStep.apply(layers, x, h, c, *weights))
 
 
+Saved = list[tuple[Tensor, Tensor, Tensor]]
+"""Per layer, what the backward pass reads: the activated gates, the candidate's tanh and
+the new cell's tanh."""
+
+
+@torch.no_grad()
+def lstm_forward(
+    weights: list[Tensor], layers: int, x: Tensor, h: Tensor, c: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Saved]:
+    """The step without autograd: the last layer's output (a view of the new hidden states),
+    the new hidden and cell states ``[layer, coordinate, unit]``, and what the backward pass
+    would read.
+
+    The gates in one buffer (the bias and both products accumulated by ``addmm``), one
+    sigmoid over all four gates instead of three over strided slices (the candidate's
+    quarter is wasted; one contiguous pass still wins), the cell update fused by
+    ``addcmul``, each layer's states written into their place in the outputs."""
+    hs, cs = torch.empty_like(h), torch.empty_like(c)
+    saved: Saved = []
+    inputs = x
+    for layer in range(layers):
+        kernel, recurrent, bias = weights[3 * layer : 3 * layer + 3]
+        gates = torch.addmm(bias, inputs, kernel).addmm_(h[layer], recurrent)
+        active = torch.sigmoid(gates)
+        i, f, _, o = active.chunk(4, dim=1)
+        candidate = torch.tanh(gates.chunk(4, dim=1)[2])
+        cell = torch.addcmul(f * c[layer], i, candidate, out=cs[layer])
+        cell_tanh = torch.tanh(cell)
+        inputs = torch.mul(o, cell_tanh, out=hs[layer])
+        saved.append((active, candidate, cell_tanh))
+    return inputs, hs, cs, saved
+
+
 class _LSTMStep(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, layers: int, x: Tensor, h: Tensor, c: Tensor, *weights: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        activations, candidates, cell_tanhs, hiddens, cells = [], [], [], [], []
-        inputs = x
-        for layer in range(layers):
-            kernel, recurrent, bias = weights[3 * layer : 3 * layer + 3]
-            # lstm_step's operations, in its order: the same values bit for bit.
-            gates = torch.addmm(bias, inputs, kernel).addmm_(h[layer], recurrent)
-            active = torch.sigmoid(gates)  # the candidate's quarter unused
-            i, f, _, o = active.chunk(4, dim=1)
-            candidate = torch.tanh(gates.chunk(4, dim=1)[2])
-            cell = torch.addcmul(f * c[layer], i, candidate)
-            cell_tanh = torch.tanh(cell)
-            inputs = o * cell_tanh
-            activations.append(active)
-            candidates.append(candidate)
-            cell_tanhs.append(cell_tanh)
-            hiddens.append(inputs)
-            cells.append(cell)
+        out, hs, cs, saved = lstm_forward(list(weights), layers, x, h, c)
         ctx.layers = layers
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(
-            x, h, c, *weights, *activations, *candidates, *cell_tanhs, *hiddens[:-1]
-        )
-        return inputs, torch.stack(hiddens), torch.stack(cells)
+        ctx.save_for_backward(x, h, c, hs, *weights, *(t for layer in saved for t in layer))
+        # The output as a tensor of its own: autograd keeps outputs that are views of each
+        # other apart poorly.
+        return out.clone(), hs, cs
 
     @staticmethod
     @once_differentiable
@@ -84,12 +102,9 @@ class _LSTMStep(torch.autograd.Function):
         ctx: Any, d_out: Tensor | None, d_hs: Tensor | None, d_cs: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         layers = ctx.layers
-        x, h, c, *rest = ctx.saved_tensors
+        x, h, c, hs, *rest = ctx.saved_tensors
         weights = rest[: 3 * layers]
-        activations = rest[3 * layers : 4 * layers]
-        candidates = rest[4 * layers : 5 * layers]
-        cell_tanhs = rest[5 * layers : 6 * layers]
-        hiddens = rest[6 * layers :]  # each layer's output, the next one's input
+        activations, candidates, cell_tanhs = (rest[3 * layers + k :: 3] for k in range(3))
         wants = ctx.needs_input_grad  # (layers, x, h, c, *weights)
         d_h = torch.zeros_like(h) if wants[2] else None
         d_c = torch.zeros_like(c) if wants[3] else None
@@ -100,7 +115,7 @@ class _LSTMStep(torch.autograd.Function):
             d_hidden = _plus(d_hs[layer] if d_hs is not None else None, from_above)
             d_cell_out = d_cs[layer] if d_cs is not None else None
             kernel, recurrent, _ = weights[3 * layer : 3 * layer + 3]
-            inputs = x if layer == 0 else hiddens[layer - 1]
+            inputs = x if layer == 0 else hs[layer - 1]
             needs_below = layer > 0 or wants[1]
             if d_hidden is None and d_cell_out is None:
                 from_above = None  # nothing reaches this layer: zero gradients below
