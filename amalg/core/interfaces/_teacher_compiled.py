@@ -27,7 +27,7 @@ __all__ = ["compiled_rule", "compiled_step", "compiled_update"]
 Outputs = tuple[list[Tensor], dict[str, list[Tensor]]]
 
 _COMPILED: dict[type, Compiled[Outputs]] = {}
-_APPLIED: dict[type, Compiled[dict[str, list[Tensor]]]] = {}
+_APPLIED: dict[type, Compiled[bool]] = {}
 
 
 def compiled_rule(cls: type) -> Compiled[Outputs]:
@@ -36,7 +36,7 @@ def compiled_rule(cls: type) -> Compiled[Outputs]:
     return _own(_COMPILED, cls, _rules, "update")
 
 
-def _applied(cls: type) -> Compiled[dict[str, list[Tensor]]]:
+def _applied(cls: type) -> Compiled[bool]:
     """The compiled rule of ``cls`` that writes the new parameters (:func:`compiled_step`)."""
     return _own(_APPLIED, cls, _rules_applied, "step")
 
@@ -76,13 +76,19 @@ def _rules_applied(
     step: Tensor,
     hyper: Mapping[str, Tensor],
     scale: Tensor | None,
-) -> dict[str, list[Tensor]]:
-    """:func:`_rules`, each parameter then updated in place, ``param -= scale * delta``
-    (``scale`` None: 1), in the same loop: the new state only is returned."""
+) -> bool:
+    """:func:`_rules`, with each parameter updated in place, ``param -= scale * delta``
+    (``scale`` None: 1), and the new state written into the (donated) slot tensors, all in
+    the same loop. Fresh tensors for the new state would cost more than the loop on a large
+    tensor: the allocator hands megabytes back to the system and takes them again, page
+    by page. True: nothing to return."""
     deltas, new = _rules(teacher, grads, slots, params, step, hyper)
     for param, delta in zip(params, deltas, strict=True):
         param.sub_(delta if scale is None else scale * delta)
-    return new
+    for slot in teacher.slots:
+        for old, value in zip(slots[slot], new[slot], strict=True):
+            old.copy_(value)
+    return True
 
 
 def compiled_update(
@@ -118,15 +124,18 @@ def compiled_step(
     hyper: Numbers,
     scale: float,
 ) -> State | None:
-    """``teacher.step_in_place`` through its compiled rule, the parameters written in the
-    rule's own loop, or None (nothing written) where it cannot compile. Should compiling
+    """``teacher.step_in_place`` through its compiled rule, the parameters and the new
+    state written into their tensors in the rule's own loop (the state is donated), or None
+    (nothing written) where it cannot compile. Should compiling
     fail after some batches were written, the others take the eager path here."""
     compiled = _applied(type(teacher))
     factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
-    new_state, left = _over_batches(
-        teacher, grads, state, params, step, hyper,
-        lambda names, *args: compiled(*args, factor),
-    )  # fmt: skip
+
+    def call(names: list[str], *args: Any) -> dict[str, list[Tensor]] | None:
+        slots = args[2]
+        return None if compiled(*args, factor) is None else slots  # written in the loop
+
+    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call)
     if len(left) == len(grads):
         return None
     if left:
