@@ -32,6 +32,7 @@ from amalg.core.errors import AmalgError
 __all__ = [
     "BATCH_ELEMENTS",
     "BATCH_TENSORS",
+    "HOIST_ELEMENTS",
     "RECOMPILE_LIMIT",
     "Compiled",
     "CompilerUnavailableWarning",
@@ -44,6 +45,7 @@ __all__ = [
     "hoisting",
     "hoisting_on",
     "with_compiled_path",
+    "writable",
 ]
 
 RECOMPILE_LIMIT = 256
@@ -53,8 +55,12 @@ called on one shape; an optimizer calls it on every distinct parameter shape of 
 BATCH_TENSORS = 16
 """Most tensors one compiled call updates: inductor's compilation grows with the graph."""
 
-BATCH_ELEMENTS = 1 << 16
-"""Most elements of a batch of small tensors; a larger tensor has a call of its own."""
+BATCH_ELEMENTS = 1 << 20
+"""Most elements one compiled call updates; a larger tensor has a call of its own."""
+
+HOIST_ELEMENTS = 1 << 16
+"""The size above which a tensor's bias correction is computed once per call
+(:func:`hoisting`) rather than inline in its loop."""
 
 Result = TypeVar("Result")
 
@@ -62,13 +68,13 @@ Result = TypeVar("Result")
 def batches(sizes: Sequence[int]) -> list[list[int]]:
     """The tensors (by their element counts ``sizes``) one compiled call each updates
     together, as lists of positions: a tensor of more than :data:`BATCH_ELEMENTS` alone,
-    the smaller ones in order, up to :data:`BATCH_TENSORS` and :data:`BATCH_ELEMENTS` to a
-    call.
+    the others in order, up to :data:`BATCH_TENSORS` and :data:`BATCH_ELEMENTS` to a call.
 
-    Each compiled call costs some 50-80 us of Python (dynamo's guards, the wrapper) whatever
+    Each compiled call costs some 50-100 us of Python (dynamo's guards, the wrapper) whatever
     its size, as much as the kernel of a tensor of a few thousand elements: one call per
-    tensor made a small model's compiled step a third slower. A model of repeated blocks
-    repeats its batches' shapes, so they compile once and are reused.
+    tensor made a small model's compiled step a third slower, and a small model's step is
+    one call. A model of repeated blocks repeats its batches' shapes, so they compile once
+    and are reused.
     """
     alone = [[index] for index, size in enumerate(sizes) if size > BATCH_ELEMENTS]
     packed: list[list[int]] = []
@@ -82,6 +88,14 @@ def batches(sizes: Sequence[int]) -> list[list[int]]:
         packed[-1].append(index)
         total += size
     return alone + packed
+
+
+def writable(tensor: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """``tensor`` (a parameter's own or its state's), given a trailing axis of size 1 (a
+    view: the same storage) where ``param`` is 0-dimensional, for a compiled function that
+    writes into it: torch.compile drops in-place writes to 0-dimensional float64 CPU inputs
+    (torch 2.13), which it takes for scalars."""
+    return tensor.unsqueeze(-1) if param.dim() == 0 else tensor
 
 
 def batched(tensors: Mapping[str, torch.Tensor]) -> list[list[str]]:
@@ -108,7 +122,8 @@ def hoisting(enabled: bool) -> Iterator[None]:
     vector of elements, and a ``pow`` there (libm, which it compiles with errno kept, so the
     C++ compiler cannot hoist it) cost compiled Adam half its time on 1M parameters. An
     operation inductor cannot see into costs some 30 us a call, though, more than the inline
-    power over a small tensor: a caller turns it on for a large one.
+    power over a small tensor: a caller turns it on for a large one, inside the traced
+    function (dynamo follows the context, so one call can hoist for its large tensor only).
     """
     global _HOISTING
     before, _HOISTING = _HOISTING, enabled

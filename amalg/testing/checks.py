@@ -119,24 +119,41 @@ def steps_on(rule: UpdateRule[Any], device: str, steps: int) -> tuple[list[Any],
     return seen, total
 
 
+def steps_in_place_on(
+    rule: UpdateRule[Any], device: str, steps: int, scale: float
+) -> tuple[Params, Any]:
+    """``steps`` float64 :meth:`~amalg.core.interfaces.UpdateRule.step_in_place` calls of
+    ``rule`` on the contract problems (an optimizer's steps): the parameters and the state
+    at the end, on the CPU."""
+    params = {key: value.to(device) for key, value in random_params(torch.float64).items()}
+    state = rule.init(params)
+    for step in range(steps):
+        grads = {k: v.to(device) for k, v in random_params(torch.float64, step + 1).items()}
+        state = rule.step_in_place(grads, state, params, step, scale)
+    return tree_map(lambda t: t.cpu(), (params, state))
+
+
 def compiled_path_matches_eager(
     eager: UpdateRule[Any], compiled: UpdateRule[Any], device: str = "cpu"
 ) -> None:
     """Four graph-free float64 steps of ``compiled`` (on its compiled path, its tensors on
     ``device``: Triton's code on a GPU) agree with those of ``eager`` on the CPU to float
-    rounding (a compiler may reorder arithmetic); skips, naming why, where a compilation
-    failed in this process (the eager path would run twice)."""
+    rounding (a compiler may reorder arithmetic), through ``update`` and through
+    ``step_in_place`` (a scaled step, as a learning-rate multiplier gives); skips, naming
+    why, where a compilation failed in this process (the eager path would run twice)."""
     from amalg.core.compiled import CompilerUnavailableWarning, failures
 
-    runs = []
+    runs, written = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompilerUnavailableWarning)  # on record: failures()
         for rule, where in ((eager, "cpu"), (compiled, device)):
             with torch.no_grad():
                 runs.append(steps_on(rule, where, 4)[0])
+                written.append(steps_in_place_on(rule, where, 4, 0.5))
     if failures():
         pytest.skip(f"no working compiler here: {failures()}")
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(written[1], written[0], rtol=1e-9, atol=1e-12)
 
 
 def agree(actual: Any, expected: Any, device: str, rtol: float, atol: float) -> None:

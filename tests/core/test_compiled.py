@@ -9,10 +9,12 @@ import pytest
 import torch
 
 import amalg
+from amalg.core import compiled as compiled_module
 from amalg.core import functional
 from amalg.core.compiled import (
     BATCH_ELEMENTS,
     BATCH_TENSORS,
+    HOIST_ELEMENTS,
     Compiled,
     CompilerUnavailableWarning,
     batched,
@@ -117,7 +119,7 @@ def test_the_rules_with_a_compiled_path():
     assert "trained" not in teachers  # a saved student: not an element-wise rule
 
 
-def test_batches_keep_large_tensors_alone_and_pack_small_ones_in_order():
+def test_batches_keep_large_tensors_alone_and_pack_the_others_in_order():
     big = BATCH_ELEMENTS + 1
     assert batches([]) == []
     assert batches([big, 10, big, 20, 30]) == [[0], [2], [1, 3, 4]]
@@ -163,11 +165,13 @@ def test_the_hoisted_bias_correction_is_the_bias_correction():
         ("nadamw", {"horizon": 6, "warmup_fraction": 0.3, "min_lr_mult": 0.1}, torch.float64, 1e-9),
     ],
 )
-def test_a_large_tensor_compiled_alone_matches_the_eager_path(name, fields, dtype, tolerance):
-    # Larger than a batch of small tensors: its own call, the bias correction hoisted out of
-    # the loop (an operation inductor cannot see into), and NAdamW's schedule as a tensor.
+def test_a_large_tensor_compiled_beside_a_small_one_matches_the_eager_path(
+    name, fields, dtype, tolerance
+):
+    # One call: the large tensor's bias correction hoisted out of its loop (an operation
+    # inductor cannot see into), the small one's inline, and NAdamW's schedule as a tensor.
     generator = torch.Generator().manual_seed(0)
-    params = {"big": torch.randn(BATCH_ELEMENTS + 16, generator=generator, dtype=dtype)}
+    params = {"big": torch.randn(HOIST_ELEMENTS + 16, generator=generator, dtype=dtype)}
     params["small"] = torch.randn(3, 5, generator=generator, dtype=dtype)
     runs = []
     for compile in (False, True):
@@ -187,8 +191,6 @@ def test_a_large_tensor_compiled_alone_matches_the_eager_path(name, fields, dtyp
 
 
 def test_more_shapes_than_the_recompile_limit_warn_once_and_run_eagerly(monkeypatch):
-    from amalg.core import compiled as compiled_module
-
     monkeypatch.setattr(compiled_module, "RECOMPILE_LIMIT", 1)
     compiled = Compiled(lambda x: x.cos() + 1, "a shape-hungry function")
     if compiled(torch.ones(2)) is None:
@@ -201,7 +203,7 @@ def test_more_shapes_than_the_recompile_limit_warn_once_and_run_eagerly(monkeypa
 
 def _problem(dtype=torch.float64):
     generator = torch.Generator().manual_seed(0)
-    params = {"big": torch.randn(BATCH_ELEMENTS + 16, generator=generator, dtype=dtype)}
+    params = {"big": torch.randn(HOIST_ELEMENTS + 16, generator=generator, dtype=dtype)}
     params["small"] = torch.randn(3, 5, generator=generator, dtype=dtype)
     grads = {k: torch.randn(v.shape, generator=generator, dtype=dtype) for k, v in params.items()}
     return params, grads
@@ -236,6 +238,7 @@ def test_a_compiled_step_that_fails_halfway_steps_the_rest_eagerly_and_nothing_t
         return _teacher_compiled._rules_applied(*args) if len(calls) == 1 else None
 
     monkeypatch.setitem(_teacher_compiled._APPLIED, AddSign, halfway)
+    monkeypatch.setattr(compiled_module, "BATCH_ELEMENTS", HOIST_ELEMENTS)  # two calls
     params, grads = _problem()
     expected = {key: value.clone() for key, value in params.items()}
     teacher = amalg.create("teacher", "addsign")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from amalg.core.compiled import BATCH_ELEMENTS, Compiled, batched, hoisting
+from amalg.core.compiled import HOIST_ELEMENTS, Compiled, batched, hoisting, writable
 from amalg.core.foreach import Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State
 
@@ -61,7 +61,8 @@ def _rules(
     for index, grad in enumerate(grads):
         own = {slot: slots[slot][index] for slot in teacher.slots}
         # The step as a tensor: a rule with a compiled path computes with it as with the int.
-        delta, values = teacher.rule(grad, own, params[index], cast(int, step), hyper)
+        with hoisting(grad.numel() > HOIST_ELEMENTS):  # read while tracing, per tensor
+            delta, values = teacher.rule(grad, own, params[index], cast(int, step), hyper)
         deltas.append(delta)
         for slot in teacher.slots:
             new[slot].append(values[slot])
@@ -132,10 +133,11 @@ def compiled_step(
     factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
 
     def call(names: list[str], *args: Any) -> dict[str, list[Tensor]] | None:
-        slots = args[2]
-        return None if compiled(*args, factor) is None else slots  # written in the loop
+        if compiled(*args, factor) is None:
+            return None
+        return {slot: [state[slot][name] for name in names] for slot in teacher.slots}
 
-    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call)
+    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call, True)
     if len(left) == len(grads):
         return None
     if left:
@@ -162,25 +164,30 @@ def _over_batches(
     step: int,
     hyper: Numbers,
     call: Callable[..., dict[str, list[Tensor]] | None],
+    writes: bool = False,
 ) -> tuple[State, list[str]]:
     """The new state from ``call(names, teacher, grads, slots, params, step, hyper)`` over
     each batch of tensors (:func:`~amalg.core.compiled.batches`), and the names left when a
-    call gives None (a compilation failed; every later call would too)."""
+    call gives None (a compilation failed; every later call would too). A call that
+    ``writes`` into the parameters and slots gets them :func:`~amalg.core.compiled.writable`."""
+
+    def given(tensor: Tensor, name: str) -> Tensor:
+        return writable(tensor, params[name]) if writes else tensor
+
     count = torch.tensor(float(step), dtype=torch.float64)
     numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
     new_state: State = {slot: {} for slot in teacher.slots}
     groups = batched(grads)
     for position, names in enumerate(groups):
-        with hoisting(grads[names[0]].numel() > BATCH_ELEMENTS):  # a large tensor, alone
-            slots = call(
-                names,
-                teacher,
-                [grads[name] for name in names],
-                {slot: [state[slot][name] for name in names] for slot in teacher.slots},
-                [params[name] for name in names],
-                count,
-                numbers,
-            )
+        slots = call(
+            names,
+            teacher,
+            [given(grads[name], name) for name in names],
+            {slot: [given(state[slot][name], name) for name in names] for slot in teacher.slots},
+            [given(params[name], name) for name in names],
+            count,
+            numbers,
+        )
         if slots is None:
             return new_state, [name for later in groups[position:] for name in later]
         for index, name in enumerate(names):

@@ -111,3 +111,26 @@ def tensor_updates(
         tensor_update(grad, param, own, decays, network, time, dim, constants)
         for grad, param, own, dim in zip(grads, params, slots, dims, strict=True)
     ]
+
+
+def tensor_steps(
+    grads: list[Tensor],
+    params: list[Tensor],
+    slots: list[dict[str, Tensor]],
+    decays: tuple[Tensor, Tensor, Tensor],
+    network: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+    time: Tensor,
+    dims: list[tuple[int, int] | None],
+    constants: tuple[float, float, float],
+    scale: Tensor | None,
+) -> bool:
+    """:func:`tensor_updates` for an optimizer: each parameter updated in place, ``param -=
+    scale * delta`` (``scale`` None: 1), and the new slots written into the given (donated)
+    ones, in the update's own loops: no new tensors for the state or the update. True:
+    nothing to return."""
+    for grad, param, own, dim in zip(grads, params, slots, dims, strict=True):
+        delta, new = tensor_update(grad, param, own, decays, network, time, dim, constants)
+        param.sub_(delta if scale is None else scale * delta)
+        for name, value in new.items():
+            own[name].copy_(value)
+    return True

@@ -10,12 +10,12 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from amalg.core.compiled import Compiled, batched
+from amalg.core.compiled import Compiled, batched, writable
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
 from amalg.plugins.students._features import exponential_step, folded_step, unit_second_moment
-from amalg.plugins.students._small_fc_fused import tensor_updates
+from amalg.plugins.students._small_fc_fused import tensor_steps, tensor_updates
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 FEATURES = 28 + len(TIMESCALES)
@@ -23,6 +23,7 @@ FEATURES = 28 + len(TIMESCALES)
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
 COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
+STEPPED = Compiled(tensor_steps, "small_fc_lopt's step")
 """The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
 function)."""
 
@@ -249,18 +250,34 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             chunked=chunked,
         )  # fmt: skip
 
-    def _compiled_forward(
-        self, grads: Params, state: State, params: Params, step: int
-    ) -> tuple[Params, State] | None:
-        """:meth:`forward` without a graph through :data:`COMPILED`, a batch of tensors to a
-        call (:func:`~amalg.core.compiled.batches`), or None where it cannot compile."""
+    def step_in_place(
+        self, grads: Params, state: State, params: Params, step: int, scale: float = 1.0
+    ) -> State:
+        """With :meth:`use_compiler` and no graph, through :data:`STEPPED`: the parameters
+        and the new state (``state``, donated) written in the compiled loops."""
+        if self.compiling and not graph_wanted(*grads.values(), *self.parameters()):
+            done = self._compiled_step(grads, state, params, step, scale)
+            if done is not None:
+                return done
+        return super().step_in_place(grads, state, params, step, scale)
+
+    def _compiled_arguments(self, step: int) -> tuple[tuple[object, ...], tuple[float, ...]]:
+        """What every compiled call shares: the decays, the network, this step's time
+        features; and the constants."""
         config = self.config
         shared = (
             self._decays(),
             (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2),
             self._time(step, self.w0),
         )
-        constants = (config.eps, config.step_scale, config.magnitude_scale)
+        return shared, (config.eps, config.step_scale, config.magnitude_scale)
+
+    def _compiled_forward(
+        self, grads: Params, state: State, params: Params, step: int
+    ) -> tuple[Params, State] | None:
+        """:meth:`forward` without a graph through :data:`COMPILED`, a batch of tensors to a
+        call (:func:`~amalg.core.compiled.batches`), or None where it cannot compile."""
+        shared, constants = self._compiled_arguments(step)
         delta: Params = {}
         new_state: State = {}
         for names in batched(grads):
@@ -274,6 +291,44 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             for name, (value, slots) in zip(names, out, strict=True):
                 delta[name], new_state[name] = value, slots
         return delta, new_state
+
+    def _compiled_step(
+        self, grads: Params, state: State, params: Params, step: int, scale: float
+    ) -> State | None:
+        """:meth:`step_in_place` through :data:`STEPPED`, or None (nothing written) where it
+        cannot compile; should a later batch fail, it steps eagerly, once."""
+        shared, constants = self._compiled_arguments(step)
+        factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
+        groups = batched(grads)
+
+        def given(tensor: Tensor, name: str) -> Tensor:
+            return writable(tensor, params[name])
+
+        for position, names in enumerate(groups):
+            done = STEPPED(
+                [given(grads[name], name) for name in names],
+                [given(params[name], name) for name in names],
+                [{k: given(v, name) for k, v in state[name].items()} for name in names],
+                *shared,
+                [factored_dims(given(grads[name], name).shape) for name in names],
+                constants,
+                factor,
+            )
+            if done is None:
+                if position == 0:
+                    return None
+                rest = [name for later in groups[position:] for name in later]
+                state.update(
+                    super().step_in_place(
+                        {name: grads[name] for name in rest},
+                        {name: state[name] for name in rest},
+                        {name: params[name] for name in rest},
+                        step,
+                        scale,
+                    )
+                )
+                break
+        return state
 
 
 def _reduced(shape: torch.Size, dim: int) -> list[int]:
