@@ -201,6 +201,7 @@ class Compiled(Generic[Result]):
         self.purpose = purpose
         self.failure: str | None = None
         self._compiled: Callable[..., Result] | None = None
+        self._limit: Any = None  # dynamo's config patch, made once: a class per call
 
     def __call__(self, *args: Any, **kwargs: Any) -> Result | None:
         if self.failure is not None:
@@ -213,8 +214,9 @@ class Compiled(Generic[Result]):
             except RuntimeError as error:  # torch.compile refuses this Python or platform
                 self._fail(error)
                 return None
+            self._limit = _dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT)
         try:
-            with _dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            with self._limit:
                 return self._compiled(*args, **kwargs)
         except _dynamo.exc.BackendCompilerFailed as error:  # no working compiler
             self._fail(error)

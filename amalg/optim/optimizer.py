@@ -110,6 +110,8 @@ class RuleOptimizer(torch.optim.Optimizer):
         # A student's meta-parameters follow each group's device and dtype (one copy each).
         self._copies: dict[tuple[torch.device, torch.dtype], UpdateRule[Any]] = {}
         self._teachers: dict[tuple[float, torch.device, torch.dtype], UpdateRule[Any]] = {}
+        # Each group's mask of tracked parameters and its names: decoded once, not per step.
+        self._masks: dict[int, tuple[Tensor, list[str]]] = {}
         super().__init__(params, {"lr": lr, "warmup": warmup, "warmup_lr": warmup_lr})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -126,6 +128,15 @@ class RuleOptimizer(torch.optim.Optimizer):
         return f"{type(self).__name__}({self.rule.kind} {self.rule.name!r})"
 
     # -- the rule a group uses ------------------------------------------------------------
+
+    def _tracked(self, mask: Tensor) -> list[str]:
+        """The names of the parameters ``mask`` marks (a group's state tracks them)."""
+        known = self._masks.get(id(mask))
+        if known is not None and known[0] is mask:
+            return known[1]
+        names = [str(index) for index in mask.nonzero().flatten().tolist()]
+        self._masks[id(mask)] = (mask, names)
+        return names
 
     def _rule_for(self, group: dict[str, Any], like: Tensor) -> tuple[UpdateRule[Any], float]:
         """The rule for ``group`` on ``like``'s device and dtype, and the scale of its step."""
@@ -193,7 +204,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         values = {str(index): param.detach() for index, param in enumerate(params)}
         if "rule_state" in holder:
             state = holder["rule_state"]
-            tracked = [str(index) for index in holder["tracked"].nonzero().flatten().tolist()]
+            tracked = self._tracked(holder["tracked"])
         else:
             # The parameters with a gradient now; a per-parameter rule adds others later.
             state, tracked = rule.init({key: values[key] for key in grads}), list(grads)
@@ -222,9 +233,13 @@ class RuleOptimizer(torch.optim.Optimizer):
             count - group["warmup"],
             scale,
         )
-        # A mask, not a list of names: load_state_dict casts what it finds to tensors.
-        mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
-        mask[[int(key) for key in tracked]] = 1
+        if new or "tracked" not in holder:
+            # A mask, not a list of names: load_state_dict casts what it finds to tensors.
+            mask = torch.zeros(len(params), dtype=params[0].dtype, device=params[0].device)
+            mask[[int(key) for key in tracked]] = 1
+            if "tracked" in holder:
+                self._masks.pop(id(holder["tracked"]), None)
+            holder["tracked"] = mask
+            self._masks[id(mask)] = (mask, list(tracked))
         holder["rule_state"] = new_state if full else merge(state, new_state, names)
-        holder["tracked"] = mask
         holder["step"] = torch.tensor(count + 1)

@@ -9,6 +9,7 @@ numbers, which dynamo would compile in as constants: the step changes at every c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -174,8 +175,8 @@ def _over_batches(
     def given(tensor: Tensor, name: str) -> Tensor:
         return writable(tensor, params[name]) if writes else tensor
 
-    count = torch.tensor(float(step), dtype=torch.float64)
-    numbers = {key: torch.tensor(value, dtype=torch.float64) for key, value in hyper.items()}
+    count = _number("step", float(step))
+    numbers = {key: _number(key, float(value)) for key, value in hyper.items()}
     new_state: State = {slot: {} for slot in teacher.slots}
     groups = batched(grads)
     for position, names in enumerate(groups):
@@ -194,3 +195,12 @@ def _over_batches(
             for slot in teacher.slots:
                 new_state[slot][name] = slots[slot][index]
     return new_state, []
+
+
+@functools.lru_cache(maxsize=1024)
+def _number(name: str, value: float) -> Tensor:
+    """``value`` of input ``name`` as a 0-dimensional float64 tensor, made once (the compiled
+    rules only read them): a step's hyperparameters repeat, and a few microseconds per
+    tensor add up. One tensor per name: two inputs given the same tensor would make dynamo
+    compile another graph (it guards on inputs aliasing each other)."""
+    return torch.tensor(value, dtype=torch.float64)
