@@ -201,7 +201,8 @@ class Compiled(Generic[Result]):
         self.purpose = purpose
         self.failure: str | None = None
         self._compiled: Callable[..., Result] | None = None
-        self._limit: Any = None  # dynamo's config patch, made once: a class per call
+        # dynamo's config patch, made once: patch() defines a new class at every call.
+        self._limit: Any = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Result | None:
         if self.failure is not None:

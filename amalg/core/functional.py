@@ -82,7 +82,11 @@ class _WithGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, upstream: Tensor) -> tuple[Tensor | None, ...]:
         grads = ctx.saved_tensors
-        return (None, None, *(upstream * grad for grad in grads), *(None for _ in grads))
+        wanted = ctx.needs_input_grad[2 : 2 + len(grads)]
+        given = (
+            upstream * grad if want else None for grad, want in zip(grads, wanted, strict=True)
+        )
+        return (None, None, *given, *(None for _ in grads))
 
 
 def with_gradient(value: Tensor, inputs: list[Tensor], grads: list[Tensor]) -> Tensor:
@@ -97,7 +101,11 @@ def with_gradient(value: Tensor, inputs: list[Tensor], grads: list[Tensor]) -> T
     """
     if len(inputs) != len(grads):
         raise ValueError("one gradient per input")
-    return cast(Tensor, _WithGradient.apply(value, len(inputs), *inputs, *grads))
+    if value.dim() != 0:
+        raise ValueError(f"a scalar value, not one of shape {tuple(value.shape)}")
+    # Detached: the value's own graph (a task's loss, its buffers already freed by the
+    # gradient's computation) must not be reached by a backward pass through this node.
+    return cast(Tensor, _WithGradient.apply(value.detach(), len(inputs), *inputs, *grads))
 
 
 def graph_wanted(*tensors: Tensor) -> bool:

@@ -110,8 +110,9 @@ class RuleOptimizer(torch.optim.Optimizer):
         # A student's meta-parameters follow each group's device and dtype (one copy each).
         self._copies: dict[tuple[torch.device, torch.dtype], UpdateRule[Any]] = {}
         self._teachers: dict[tuple[float, torch.device, torch.dtype], UpdateRule[Any]] = {}
-        # Each group's mask of tracked parameters and its names: decoded once, not per step.
-        self._masks: dict[int, tuple[Tensor, list[str]]] = {}
+        # Each group's mask of tracked parameters and its names: decoded once, not per step
+        # (keyed by the mask and its version: a checkpoint may be loaded into it in place).
+        self._masks: dict[int, tuple[Tensor, int, tuple[str, ...]]] = {}
         super().__init__(params, {"lr": lr, "warmup": warmup, "warmup_lr": warmup_lr})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -132,11 +133,15 @@ class RuleOptimizer(torch.optim.Optimizer):
     def _tracked(self, mask: Tensor) -> list[str]:
         """The names of the parameters ``mask`` marks (a group's state tracks them)."""
         known = self._masks.get(id(mask))
-        if known is not None and known[0] is mask:
-            return known[1]
+        if known is not None and known[0] is mask and known[1] == mask._version:
+            return list(known[2])
         names = [str(index) for index in mask.nonzero().flatten().tolist()]
-        self._masks[id(mask)] = (mask, names)
+        self._masks[id(mask)] = (mask, mask._version, tuple(names))
         return names
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._masks.clear()  # the loaded masks are new tensors
+        super().load_state_dict(state_dict)
 
     def _rule_for(self, group: dict[str, Any], like: Tensor) -> tuple[UpdateRule[Any], float]:
         """The rule for ``group`` on ``like``'s device and dtype, and the scale of its step."""
@@ -240,6 +245,6 @@ class RuleOptimizer(torch.optim.Optimizer):
             if "tracked" in holder:
                 self._masks.pop(id(holder["tracked"]), None)
             holder["tracked"] = mask
-            self._masks[id(mask)] = (mask, list(tracked))
+            self._masks[id(mask)] = (mask, mask._version, tuple(tracked))
         holder["rule_state"] = new_state if full else merge(state, new_state, names)
         holder["step"] = torch.tensor(count + 1)

@@ -247,3 +247,28 @@ def test_a_compiled_step_that_fails_halfway_steps_the_rest_eagerly_and_nothing_t
         got = teacher.use_compiler().step_in_place(grads, teacher.init(params), params, 0)
     assert len(calls) == 2
     torch.testing.assert_close((params, got), (expected, want), rtol=1e-12, atol=1e-15)
+
+
+def test_small_fc_lopts_compiled_step_failing_halfway_steps_the_rest_eagerly_once(monkeypatch):
+    # Like a teacher's: the first batch written by the compiled step (the donated state
+    # written in place), the second batch's call fails and takes the eager path, once.
+    calls, step = [], small_fc_lopt.STEPPED.function
+
+    def halfway(*args):
+        calls.append(args)
+        return step(*args) if len(calls) == 1 else None
+
+    monkeypatch.setattr(small_fc_lopt, "STEPPED", halfway)
+    monkeypatch.setattr(compiled_module, "BATCH_ELEMENTS", 12)  # two calls
+    generator = torch.Generator().manual_seed(3)
+    params = {"w": torch.randn(4, 3, generator=generator), "b": torch.randn(5, generator=generator)}
+    grads = {key: torch.randn(v.shape, generator=generator) for key, v in params.items()}
+    expected = {key: value.clone() for key, value in params.items()}
+    student = amalg.create("student", "small_fc_lopt")
+    with torch.no_grad():
+        want = student.step_in_place(grads, student.init(expected), expected, 2, 0.5)
+        donated = student.init(params)
+        got = student.use_compiler().step_in_place(grads, donated, params, 2, 0.5)
+    assert len(calls) == 2
+    assert got["w"]["m"] is donated["w"]["m"]  # the compiled batch wrote into the state
+    torch.testing.assert_close((params, got), (expected, want), rtol=1e-5, atol=1e-7)

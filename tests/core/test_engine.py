@@ -12,6 +12,7 @@ import amalg
 from amalg.core.config import ComponentConfig
 from amalg.core.device import OnDevice
 from amalg.core.engine import EngineConfig, UnrollEngine
+from amalg.core.functional import tree_map
 from amalg.core.interfaces import Student, UpdateRule
 
 
@@ -255,3 +256,25 @@ def test_a_task_with_its_own_gradient_oracle_is_not_taken_for_the_loss_gradient(
     assert not dp.exact_gradient
     assert not OnDevice(dp, torch.device("cpu")).exact_gradient
     assert OnDevice(amalg.create("task", "digits_cnn"), torch.device("cpu")).exact_gradient
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_teachers_stepping_in_place_never_touch_the_truncations_start(compiled):
+    # After its first step a truncation's teachers step in place, on tensors the
+    # truncation made: a replay (an adversarial perturbation, an ES pair) from the same
+    # start must see it as it was, and give the same end.
+    task = amalg.create("task", "digits_cnn")
+    teachers = [amalg.create("teacher", name).use_compiler(compiled) for name in ("adam", "sgd")]
+    engine = make_engine(task, amalg.create("student", "rnnprop"), teachers, warmup_steps=3)
+    start = engine.start(1)
+    before = tree_map(torch.clone, [list(start.teachers), list(start.teacher_states)])
+    phi = dict(engine.student.named_parameters())
+    with torch.no_grad():
+        ends = [engine.truncation(4, alpha=0.1)(phi, start).end for _ in range(2)]
+    after = [list(start.teachers), list(start.teacher_states)]
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    for k in range(2):
+        torch.testing.assert_close(ends[0].teachers[k], ends[1].teachers[k], rtol=0, atol=0)
+        torch.testing.assert_close(
+            ends[0].teacher_states[k], ends[1].teacher_states[k], rtol=0, atol=0
+        )

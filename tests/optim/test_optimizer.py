@@ -360,3 +360,14 @@ def test_a_compiled_teacher_steps_as_the_eager_one_and_a_schedule_does_not_recom
         pytest.skip(f"no working compiler here: {failures()}")
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-12)
     assert graphs[1:] == graphs[:1] * 3  # compiled at the first step only
+
+
+def test_the_tracked_mask_is_read_again_when_a_checkpoint_is_loaded_into_it_in_place():
+    # Decoded once per mask, not per step; a checkpoint loaded into the same tensor (as
+    # torch.distributed.checkpoint does) changes its version, and the names follow.
+    net = model(torch.float32)
+    optimizer = amalg.optim.Teacher("adam", net.parameters(), lr=0.01)
+    mask = torch.tensor([1.0, 0.0, 0.0])
+    assert optimizer._tracked(mask) == ["0"]
+    mask[2] = 1.0
+    assert optimizer._tracked(mask) == ["0", "2"]

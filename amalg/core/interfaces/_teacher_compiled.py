@@ -38,7 +38,8 @@ def compiled_rule(cls: type) -> Compiled[Outputs]:
 
 
 def _applied(cls: type) -> Compiled[bool]:
-    """The compiled rule of ``cls`` that writes the new parameters (:func:`compiled_step`)."""
+    """The compiled rule of ``cls`` that writes the new parameters and state
+    (:func:`compiled_step`)."""
     return _own(_APPLIED, cls, _rules_applied, "step")
 
 
@@ -128,8 +129,8 @@ def compiled_step(
 ) -> State | None:
     """``teacher.step_in_place`` through its compiled rule, the parameters and the new
     state written into their tensors in the rule's own loop (the state is donated), or None
-    (nothing written) where it cannot compile. Should compiling
-    fail after some batches were written, the others take the eager path here."""
+    (nothing written) where it cannot compile. Should compiling fail after some batches were
+    written, the others take the eager path here."""
     compiled = _applied(type(teacher))
     factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
 
@@ -138,7 +139,7 @@ def compiled_step(
             return None
         return {slot: [state[slot][name] for name in names] for slot in teacher.slots}
 
-    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call, True)
+    new_state, left = _over_batches(teacher, grads, state, params, step, hyper, call, writes=True)
     if len(left) == len(grads):
         return None
     if left:
@@ -197,10 +198,19 @@ def _over_batches(
     return new_state, []
 
 
-@functools.lru_cache(maxsize=1024)
 def _number(name: str, value: float) -> Tensor:
-    """``value`` of input ``name`` as a 0-dimensional float64 tensor, made once (the compiled
-    rules only read them): a step's hyperparameters repeat, and a few microseconds per
-    tensor add up. One tensor per name: two inputs given the same tensor would make dynamo
-    compile another graph (it guards on inputs aliasing each other)."""
-    return torch.tensor(value, dtype=torch.float64)
+    """``value`` of input ``name`` as a 0-dimensional float64 CPU tensor, made once: a step's
+    hyperparameters repeat, and a few microseconds per tensor add up. One tensor per name:
+    two inputs given the same tensor would make dynamo compile another graph (it guards on
+    inputs aliasing each other). Rules only read their inputs; one that wrote into it would
+    get a fresh one next time."""
+    tensor = _made(name, value)
+    if tensor._version:
+        _made.cache_clear()
+        tensor = _made(name, value)
+    return tensor
+
+
+@functools.lru_cache(maxsize=1024)
+def _made(name: str, value: float) -> Tensor:
+    return torch.tensor(value, dtype=torch.float64, device="cpu")

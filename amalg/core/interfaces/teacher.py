@@ -69,7 +69,9 @@ class UpdateRule(Component[ConfigT]):
     def update(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State]:
-        """The update ``delta`` (new parameters are ``params - delta``) and the new state."""
+        """The update ``delta`` (new parameters are ``params - delta``) and the new state,
+        in tensors of its own: never ``state``'s, ``params``' or ``grads``' (a caller may
+        later donate the new state, and a donated state is written into)."""
 
     def apply(self, params: Params, delta: Params) -> Params:
         """``params - delta``, key by key, as new tensors."""
@@ -87,12 +89,13 @@ class UpdateRule(Component[ConfigT]):
     def step_in_place(
         self, grads: Params, state: State, params: Params, step: int, scale: float = 1.0
     ) -> State:
-        """For an optimizer stepping a model, under ``torch.no_grad()``: writes ``params[k] -
-        scale * delta[k]`` into the tensors of ``params`` and returns the new state (``state``
-        donated, as to :meth:`update_donated`). By default :meth:`update_donated`, then one
-        subtraction per tensor (the same rounding as ``params - delta``, without a copy); a
-        compiled path does the subtraction in its own loop, saving a pass over the
-        parameters."""
+        """For a caller that steps the parameters in place (an optimizer; the unroll
+        engine's teachers after a truncation's first step), under ``torch.no_grad()``:
+        writes ``params[k] - scale * delta[k]`` into the tensors of ``params`` and returns
+        the new state (``state`` donated, as to :meth:`update_donated`). By default
+        :meth:`update_donated`, then one subtraction per tensor (the same rounding as
+        ``params - delta``, without a copy); a compiled path does the subtraction and writes
+        the new state in its own loop, saving passes over the tensors."""
         delta, new_state = self.update_donated(grads, state, params, step)
         for key, value in delta.items():
             params[key].sub_(value if scale == 1.0 else scale * value)

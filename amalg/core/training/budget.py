@@ -5,9 +5,9 @@ memory) and the optimizer states the student and teachers build for them, also o
 ``meta`` device. The largest item is usually the autograd graph of one truncation: every
 unrolled step keeps the student's activations (``Student.graph_ratio`` times its state) and
 the task parameters of that step. The task's own forward activations are not counted (a
-first-order truncation does not keep them, see ``UnrollEngine._loss_and_gradient``; a
-second-order one does), so the total is a floor: a run refused here could never have
-fitted.
+first-order truncation of a task whose gradient oracle is its loss's gradient does not keep
+them, see ``UnrollEngine._loss_and_gradient``; a second-order one, or DP-SGD's, does), so
+the total is a floor: a run refused here could never have fitted.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ backward pass written out.
 Autograd's own backward of the step spends much of its time on bookkeeping: the backward of
 each ``chunk`` of the gates concatenates four gate gradients (zeros filled in for the unused
 ones), a sigmoid's backward runs over the candidate's quarter it never used, and
-``torch.stack`` copies the states in the forward pass. Here the states are written in place
-of a stack, every gate's gradient is written into its quarter of one buffer by autograd's
-own sigmoid and tanh backward kernels, and nothing is filled with zeros or concatenated.
+``torch.stack`` copies the states in the forward pass. Here the states are written into
+preallocated buffers instead of stacked, every gate's gradient is written into its quarter
+of one buffer by autograd's own sigmoid and tanh backward kernels, and no gate gradient is
+filled with zeros or concatenated.
 
 Per layer, with ``z = x K + h R + b`` split into i, f, g, o (Keras' order) and their
 activations ``a_i = sigmoid(z_i)``, ``a_f``, ``a_g = tanh(z_g)``, ``a_o``,

@@ -23,9 +23,11 @@ FEATURES = 28 + len(TIMESCALES)
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
 COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
-STEPPED = Compiled(tensor_steps, "small_fc_lopt's step")
 """The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
 function)."""
+STEPPED = Compiled(tensor_steps, "small_fc_lopt's step")
+"""The compiled step of a batch of tensors for an optimizer: the parameters and the donated
+state written in place."""
 
 
 class SmallFcLoptConfig(ComponentConfig):
@@ -296,7 +298,8 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         self, grads: Params, state: State, params: Params, step: int, scale: float
     ) -> State | None:
         """:meth:`step_in_place` through :data:`STEPPED`, or None (nothing written) where it
-        cannot compile; should a later batch fail, it steps eagerly, once."""
+        cannot compile; should a later batch fail, the rest take the default
+        ``step_in_place`` (through :meth:`forward`), once."""
         shared, constants = self._compiled_arguments(step)
         factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
         groups = batched(grads)
