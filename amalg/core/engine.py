@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -49,6 +49,7 @@ from amalg.core.config import MAX_STEPS, ComponentConfig
 from amalg.core.functional import (
     Params,
     State,
+    flatten,
     graph_wanted,
     step_generator,
     tree_leaves,
@@ -196,13 +197,18 @@ class UnrollEngine:
             delta = {key: value * scale[key] for key, value in delta.items()}
         return {key: value - delta[key] for key, value in params.items()}, state
 
-    def _distance(self, student: Params, teacher: Params) -> Tensor:
-        # Summed in key order, one tensor at a time: the rounding every recorded run has.
-        squared = cast(
-            Tensor, sum(((student[k] - teacher[k].detach()) ** 2).sum() for k in student)
-        )
-        count = sum(value.numel() for value in student.values())
-        return torch.log(squared / count / 2 + self.config.log_eps)
+    def _distances(self, student: Params, teachers: Sequence[Params]) -> Tensor:
+        """``log(mean squared distance / 2 + eps)`` from the student to each teacher, over
+        every coordinate at once (one vector each, in the student's key order: a few
+        operations a teacher whatever the number of tensors)."""
+        flat = flatten(student)
+        count = flat.numel()
+        logs = []
+        for teacher in teachers:
+            other = flatten({key: teacher[key] for key in student}).detach()
+            squared = ((flat - other) ** 2).sum()
+            logs.append(torch.log(squared / count / 2 + self.config.log_eps))
+        return torch.stack(logs)
 
     def _loss_and_gradient(
         self, params: Params, batch: Batch, generator: torch.Generator
@@ -296,7 +302,7 @@ class UnrollEngine:
                             teacher_grads, teacher_states[k], teachers[k], step
                         )
             if self.teachers:
-                distances.append(torch.stack([self._distance(params, p) for p in teachers]))
+                distances.append(self._distances(params, teachers))
         final = task.loss(params, task.batch_at("train", start.data_seed, start.index + length))
         losses.append(final)
         if base is None:

@@ -278,3 +278,18 @@ def test_teachers_stepping_in_place_never_touch_the_truncations_start(compiled):
         torch.testing.assert_close(
             ends[0].teacher_states[k], ends[1].teacher_states[k], rtol=0, atol=0
         )
+
+
+def test_imitation_distances_are_the_mean_squared_distance_over_every_coordinate():
+    task = amalg.create("task", "digits_cnn")
+    engine = make_engine(task, amalg.create("student", "rnnprop"), [], scheme="none")
+    generator = torch.Generator().manual_seed(0)
+    student = task.init_params(generator)
+    teachers = [task.init_params(generator) for _ in range(3)]
+    teachers[1] = {key: teachers[1][key] for key in reversed(list(student))}  # any key order
+    count = sum(value.numel() for value in student.values())
+    for got, teacher in zip(engine._distances(student, teachers), teachers, strict=True):
+        squared = sum(
+            float(((student[k].double() - teacher[k].double()) ** 2).sum()) for k in student
+        )
+        assert float(got) == pytest.approx(math.log(squared / count / 2 + 1e-10), rel=1e-6)
