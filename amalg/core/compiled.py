@@ -40,6 +40,7 @@ __all__ = [
     "batched",
     "batches",
     "bias_correction_op",
+    "each_batch",
     "failures",
     "forget",
     "hoisting",
@@ -88,6 +89,16 @@ def batches(sizes: Sequence[int]) -> list[list[int]]:
         packed[-1].append(index)
         total += size
     return alone + packed
+
+
+def each_batch(groups: Sequence[list[str]], call: Callable[[list[str]], bool]) -> list[str]:
+    """``call(names)`` for each batch of names in order until one returns False (its
+    compilation failed; every later one would too): the names left, in order, for the
+    caller's eager path (none when every call ran; all of them when the first failed)."""
+    for position, names in enumerate(groups):
+        if not call(names):
+            return [name for later in groups[position:] for name in later]
+    return []
 
 
 def writable(tensor: torch.Tensor, param: torch.Tensor) -> torch.Tensor:

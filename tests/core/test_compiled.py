@@ -20,6 +20,7 @@ from amalg.core.compiled import (
     batched,
     batches,
     bias_correction_op,
+    each_batch,
     failures,
     forget,
     with_compiled_path,
@@ -130,6 +131,16 @@ def test_batches_keep_large_tensors_alone_and_pack_the_others_in_order():
     assert sorted(index for batch in batches(sizes) for index in batch) == list(range(6))
     named = {"w": torch.zeros(big), "b": torch.zeros(3), "k": torch.zeros(2, 2)}
     assert batched(named) == [["w"], ["b", "k"]]
+
+
+def test_each_batch_stops_at_the_first_failed_call_and_names_what_is_left():
+    groups = [["a", "b"], ["c"], ["d", "e"]]
+    seen: list[list[str]] = []
+    assert each_batch(groups, lambda names: seen.append(names) is None) == []
+    assert seen == groups
+    assert each_batch(groups, lambda names: names != ["c"]) == ["c", "d", "e"]
+    assert each_batch(groups, lambda names: False) == ["a", "b", "c", "d", "e"]
+    assert each_batch([], lambda names: False) == []
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from amalg.core.compiled import HOIST_ELEMENTS, Compiled, batched, hoisting, writable
+from amalg.core.compiled import HOIST_ELEMENTS, Compiled, batched, each_batch, hoisting, writable
 from amalg.core.foreach import Numbers, SlotLists, Tensors
 from amalg.core.functional import Params, State
 
@@ -179,8 +179,8 @@ def _over_batches(
     count = _number("step", float(step))
     numbers = {key: _number(key, float(value)) for key, value in hyper.items()}
     new_state: State = {slot: {} for slot in teacher.slots}
-    groups = batched(grads)
-    for position, names in enumerate(groups):
+
+    def one(names: list[str]) -> bool:
         slots = call(
             names,
             teacher,
@@ -191,11 +191,13 @@ def _over_batches(
             numbers,
         )
         if slots is None:
-            return new_state, [name for later in groups[position:] for name in later]
+            return False
         for index, name in enumerate(names):
             for slot in teacher.slots:
                 new_state[slot][name] = slots[slot][index]
-    return new_state, []
+        return True
+
+    return new_state, each_batch(batched(grads), one)
 
 
 def _number(name: str, value: float) -> Tensor:

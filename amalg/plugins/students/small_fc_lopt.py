@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from amalg.core.compiled import Compiled, batched, writable
+from amalg.core.compiled import Compiled, batched, each_batch, writable
 from amalg.core.config import ComponentConfig
 from amalg.core.functional import Params, State, graph_wanted, unflatten
 from amalg.core.interfaces import Student
@@ -274,6 +274,25 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         )
         return shared, (config.eps, config.step_scale, config.magnitude_scale)
 
+    @staticmethod
+    def _batch(
+        names: list[str], grads: Params, state: State, params: Params, writes: bool
+    ) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]], list[object]]:
+        """One compiled call's own arguments: the batch's gradients, parameters, states and
+        factored dimensions (:func:`~amalg.core.compiled.writable` for a call that writes
+        into the parameters and states)."""
+
+        def given(tensor: Tensor, name: str) -> Tensor:
+            return writable(tensor, params[name]) if writes else tensor
+
+        own = [given(grads[name], name) for name in names]
+        return (
+            own,
+            [given(params[name], name) for name in names],
+            [{key: given(value, name) for key, value in state[name].items()} for name in names],
+            [factored_dims(grad.shape) for grad in own],
+        )
+
     def _compiled_forward(
         self, grads: Params, state: State, params: Params, step: int
     ) -> tuple[Params, State] | None:
@@ -282,17 +301,17 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         shared, constants = self._compiled_arguments(step)
         delta: Params = {}
         new_state: State = {}
-        for names in batched(grads):
-            out = COMPILED(
-                [grads[name] for name in names], [params[name] for name in names],
-                [state[name] for name in names], *shared,
-                [factored_dims(grads[name].shape) for name in names], constants,
-            )  # fmt: skip
+
+        def one(names: list[str]) -> bool:
+            own, values, states, dims = self._batch(names, grads, state, params, False)
+            out = COMPILED(own, values, states, *shared, dims, constants)
             if out is None:
-                return None
+                return False
             for name, (value, slots) in zip(names, out, strict=True):
                 delta[name], new_state[name] = value, slots
-        return delta, new_state
+            return True
+
+        return None if each_batch(batched(grads), one) else (delta, new_state)
 
     def _compiled_step(
         self, grads: Params, state: State, params: Params, step: int, scale: float
@@ -302,35 +321,24 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         ``step_in_place`` (through :meth:`forward`), once."""
         shared, constants = self._compiled_arguments(step)
         factor = None if scale == 1.0 else torch.tensor(scale, dtype=torch.float64)
-        groups = batched(grads)
 
-        def given(tensor: Tensor, name: str) -> Tensor:
-            return writable(tensor, params[name])
+        def one(names: list[str]) -> bool:
+            own, values, states, dims = self._batch(names, grads, state, params, True)
+            return STEPPED(own, values, states, *shared, dims, constants, factor) is not None
 
-        for position, names in enumerate(groups):
-            done = STEPPED(
-                [given(grads[name], name) for name in names],
-                [given(params[name], name) for name in names],
-                [{k: given(v, name) for k, v in state[name].items()} for name in names],
-                *shared,
-                [factored_dims(given(grads[name], name).shape) for name in names],
-                constants,
-                factor,
-            )
-            if done is None:
-                if position == 0:
-                    return None
-                rest = [name for later in groups[position:] for name in later]
-                state.update(
-                    super().step_in_place(
-                        {name: grads[name] for name in rest},
-                        {name: state[name] for name in rest},
-                        {name: params[name] for name in rest},
-                        step,
-                        scale,
-                    )
+        rest = each_batch(batched(grads), one)
+        if rest and len(rest) == len(grads):
+            return None
+        if rest:
+            state.update(
+                super().step_in_place(
+                    {name: grads[name] for name in rest},
+                    {name: state[name] for name in rest},
+                    {name: params[name] for name in rest},
+                    step,
+                    scale,
                 )
-                break
+            )
         return state
 
 
