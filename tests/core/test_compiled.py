@@ -283,3 +283,66 @@ def test_small_fc_lopts_compiled_step_failing_halfway_steps_the_rest_eagerly_onc
     assert len(calls) == 2
     assert got["w"]["m"] is donated["w"]["m"]  # the compiled batch wrote into the state
     torch.testing.assert_close((params, got), (expected, want), rtol=1e-5, atol=1e-7)
+
+
+def test_the_cpp_wrapper_is_chosen_by_the_first_tensor_of_the_arguments():
+    cpu = torch.zeros(1)
+    meta = torch.zeros(1, device="meta")
+    assert compiled_module._on_cpu(([], [None, (0, 1)], {"a": [cpu]}, meta))
+    assert not compiled_module._on_cpu(([(0, 1)], {"m": meta}, cpu))
+    assert not compiled_module._on_cpu((None, [], {}, 3.0))
+
+
+def _wrapper_seen(monkeypatch, seen: list[bool]) -> None:
+    """torch.compile's functions record whether inductor's C++ wrapper is on as they run."""
+    import torch._inductor.config as inductor
+
+    original = torch.compile
+
+    def compile_spy(function, **kwargs):
+        inner = original(function, **kwargs)
+
+        def run(*args, **kw):
+            seen.append(bool(inductor.cpp_wrapper))
+            return inner(*args, **kw)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", compile_spy)
+
+
+@pytest.mark.parametrize("wrapper", [True, False])
+def test_a_cpu_call_compiles_with_the_cpp_wrapper_where_asked(monkeypatch, wrapper):
+    import torch._inductor.config as inductor
+
+    seen: list[bool] = []
+    _wrapper_seen(monkeypatch, seen)
+    compiled = Compiled(scaled_norm, "a test function", cpp_wrapper=wrapper)
+    x = torch.randn(5)
+    assert torch.allclose(compiled(x, 2.0), scaled_norm(x, 2.0))
+    assert seen == [wrapper] and not inductor.cpp_wrapper
+
+
+def test_where_the_cpp_wrapper_fails_the_python_one_compiles(monkeypatch):
+    import torch._inductor.config as inductor
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    original = torch.compile
+
+    def wrapper_fails(function, **kwargs):
+        inner = original(function, **kwargs)
+
+        def run(*args, **kw):
+            if inductor.cpp_wrapper:
+                raise BackendCompilerFailed(inner, RuntimeError("no C++ wrapper here"), None)
+            return inner(*args, **kw)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", wrapper_fails)
+    compiled = Compiled(scaled_norm, "a test function", cpp_wrapper=True)
+    x = torch.randn(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompilerUnavailableWarning)
+        assert torch.allclose(compiled(x, 2.0), scaled_norm(x, 2.0))
+    assert compiled.failure is None and not compiled.cpp_wrapper

@@ -22,10 +22,10 @@ FEATURES = 28 + len(TIMESCALES)
 """Per coordinate: parameter, gradient, 3 momenta, second moment, 3 momenta * rsqrt(v),
 rsqrt(v), 3 Adafactor-normalised gradients, 3 row and 3 column statistics, their 6 rsqrt, 3
 Adafactor-normalised momenta (28, each normalised over its tensor), and 11 time features."""
-COMPILED = Compiled(tensor_updates, "small_fc_lopt's update")
+COMPILED = Compiled(tensor_updates, "small_fc_lopt's update", cpp_wrapper=True)
 """The compiled update of a batch of tensors, shared by every small_fc_lopt (a pure
 function)."""
-STEPPED = Compiled(tensor_steps, "small_fc_lopt's step")
+STEPPED = Compiled(tensor_steps, "small_fc_lopt's step", cpp_wrapper=True)
 """The compiled step of a batch of tensors for an optimizer: the parameters and the donated
 state written in place."""
 
@@ -268,11 +268,41 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         features; and the constants."""
         config = self.config
         shared = (
-            self._decays(),
+            self._graph_free_decays(),
             (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2),
-            self._time(step, self.w0),
+            torch.tanh(step / self._timescales()),
         )
         return shared, (config.eps, config.step_scale, config.magnitude_scale)
+
+    def _graph_free_decays(self) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`_decays` without a graph, computed again only when an offset has changed
+        (written in place, its version moves) or is another tensor or storage: an optimizer's
+        steps would otherwise spend some 20 us each on the same seven sigmoids."""
+        offsets = (self.momentum_offsets, self.rms_offset, self.adafactor_offsets)
+        # Each offset by identity, version and address; the cache holds the offsets and their
+        # storages, so no other tensor can take their ids or addresses while it does
+        # (functional_call swaps fresh tensors in at every call; `.data =` swaps storages).
+        key = tuple((o._version, o.data_ptr()) for o in offsets)
+        cached = self.__dict__.get("_decays_cache")
+        if (
+            cached is None
+            or any(o is not c for o, c in zip(offsets, cached[0], strict=True))
+            or cached[1] != key
+        ):
+            storages = tuple(o.untyped_storage() for o in offsets)
+            with torch.no_grad():
+                cached = (offsets, key, storages, self._decays())
+            self.__dict__["_decays_cache"] = cached
+        return cached[3]
+
+    def _timescales(self) -> Tensor:
+        """:data:`TIMESCALES` on the network's device and dtype, made once."""
+        like = self.w0
+        cached = self.__dict__.get("_timescales_cache")
+        if cached is None or (cached.device, cached.dtype) != (like.device, like.dtype):
+            cached = like.detach().new_tensor(TIMESCALES)
+            self.__dict__["_timescales_cache"] = cached
+        return cached
 
     @staticmethod
     def _batch(
@@ -282,14 +312,23 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         factored dimensions (:func:`~amalg.core.compiled.writable` for a call that writes
         into the parameters and states)."""
 
-        def given(tensor: Tensor, name: str) -> Tensor:
-            return writable(tensor, params[name]) if writes else tensor
+        if writes and any(params[name].dim() == 0 for name in names):
 
-        own = [given(grads[name], name) for name in names]
+            def given(tensor: Tensor, name: str) -> Tensor:
+                return writable(tensor, params[name])
+
+            own = [given(grads[name], name) for name in names]
+            return (
+                own,
+                [given(params[name], name) for name in names],
+                [{k: given(v, name) for k, v in state[name].items()} for name in names],
+                [factored_dims(grad.shape) for grad in own],
+            )
+        own = [grads[name] for name in names]
         return (
             own,
-            [given(params[name], name) for name in names],
-            [{key: given(value, name) for key, value in state[name].items()} for name in names],
+            [params[name] for name in names],
+            [state[name] for name in names],
             [factored_dims(grad.shape) for grad in own],
         )
 

@@ -102,3 +102,29 @@ def test_the_decays_are_meta_learned(student):
     offsets = [student.momentum_offsets, student.rms_offset, student.adafactor_offsets]
     for grad in torch.autograd.grad(total, offsets):
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def _decays_now(student):
+    with torch.no_grad():
+        return student._decays()
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_the_graph_free_decays_follow_every_change_of_the_offsets(student):
+    assert _same(student._graph_free_decays(), _decays_now(student))
+    with torch.no_grad():
+        student.momentum_offsets.add_(0.5)  # in place: the version moves
+    assert _same(student._graph_free_decays(), _decays_now(student))
+    student.rms_offset.data = torch.full((1,), -1.0, dtype=torch.float64)  # a new storage
+    assert _same(student._graph_free_decays(), _decays_now(student))
+    student.load_state_dict({**student.state_dict(), "adafactor_offsets": torch.ones(3)})
+    assert _same(student._graph_free_decays(), _decays_now(student))
+    # functional_call swaps fresh tensors in at every call and frees them after it: ids and
+    # addresses come back
+    for value in (0.25, -0.25, 0.75):
+        fresh = torch.full((3,), value, dtype=torch.float64)
+        student.momentum_offsets = torch.nn.Parameter(fresh)
+        assert _same(student._graph_free_decays(), _decays_now(student))
