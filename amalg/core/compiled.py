@@ -157,7 +157,8 @@ def _(decay: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
 
 
 class CompilerUnavailableWarning(UserWarning):
-    """torch.compile could not compile a fast path here; the eager path runs instead."""
+    """torch.compile could not compile a fast path here; the eager path runs instead (or, for
+    inductor's C++ wrapper alone, its Python wrapper)."""
 
 
 class NoCompiledPathError(AmalgError):
@@ -216,6 +217,13 @@ def _first_device(values: Any) -> torch.device | None:
     return None
 
 
+def _reason(error: Exception) -> str:
+    """One line saying why a compilation failed."""
+    lines = str(error).strip().splitlines()
+    # The exception's first line only names the backend; the reason is the next one.
+    return " ".join(lines[:2]) if lines else type(error).__name__
+
+
 class Compiled(Generic[Result]):
     """``function`` through ``torch.compile`` (inductor, static shapes, one graph), or None
     where it cannot be compiled.
@@ -229,9 +237,11 @@ class Compiled(Generic[Result]):
     ``cpp_wrapper``: on the CPU, inductor's C++ wrapper calls the compiled kernels, where
     Python would allocate the graph's intermediate buffers one by one: it pays for a graph
     of many buffers called often (small_fc_lopt's step: about 0.1 ms of 1.5 on a 118k MLP)
-    and costs about a tenth more compilation. A call on another device compiles without it
-    (the setting counts where a shape compiles); where it fails to compile, the call
-    compiles again without it before anything counts as a failure.
+    and costs more compilation. A call on another device compiles without it (the setting
+    counts where a shape compiles). Where it fails to compile, the call compiles again
+    without it before anything counts as a failure, and this function does without it from
+    then on: where that works, one :class:`CompilerUnavailableWarning` says so and
+    :attr:`wrapper_failure` keeps why.
     """
 
     def __init__(
@@ -241,6 +251,7 @@ class Compiled(Generic[Result]):
         self.purpose = purpose
         self.cpp_wrapper = cpp_wrapper
         self.failure: str | None = None
+        self.wrapper_failure: str | None = None
         self._compiled: Callable[..., Result] | None = None
         # dynamo's and inductor's config patches, made once: patch() defines a new class at
         # every call.
@@ -269,7 +280,17 @@ class Compiled(Generic[Result]):
         except _dynamo.exc.BackendCompilerFailed as error:  # no working compiler
             if wrapped:  # perhaps the C++ wrapper's alone: the Python one may still work
                 self.cpp_wrapper = False
-                return self(*args, **kwargs)
+                result = self(*args, **kwargs)
+                if self.failure is None:  # it did: say what the C++ wrapper's failure costs
+                    self.wrapper_failure = _reason(error)
+                    warnings.warn(
+                        f"inductor's C++ wrapper cannot compile {self.purpose} here "
+                        f"({self.wrapper_failure}); its Python wrapper runs instead (same "
+                        "results, a little slower)",
+                        CompilerUnavailableWarning,
+                        stacklevel=2,
+                    )
+                return result
             self._fail(error)
             return None
         except _dynamo.exc.FailOnRecompileLimitHit:  # fullgraph: dynamo will not run it eagerly
@@ -282,9 +303,7 @@ class Compiled(Generic[Result]):
             return None
 
     def _fail(self, error: Exception) -> None:
-        lines = str(error).strip().splitlines()
-        # The exception's first line only names the backend; the reason is the next one.
-        self.failure = " ".join(lines[:2]) if lines else type(error).__name__
+        self.failure = _reason(error)
         _FAILED[id(self)] = (self.purpose, self.failure)
         warnings.warn(
             f"torch.compile cannot compile {self.purpose} here ({self.failure}); the eager path "

@@ -318,7 +318,7 @@ def test_a_cpu_call_compiles_with_the_cpp_wrapper_where_asked(monkeypatch, wrapp
     seen: list[bool] = []
     _wrapper_seen(monkeypatch, seen)
     compiled = Compiled(scaled_norm, "a test function", cpp_wrapper=wrapper)
-    x = torch.randn(5)
+    x = torch.randn(6 if wrapper else 7)  # a shape of its own: no graph of the other case
     assert torch.allclose(compiled(x, 2.0), scaled_norm(x, 2.0))
     assert seen == [wrapper] and not inductor.cpp_wrapper
 
@@ -342,7 +342,19 @@ def test_where_the_cpp_wrapper_fails_the_python_one_compiles(monkeypatch):
     monkeypatch.setattr(torch, "compile", wrapper_fails)
     compiled = Compiled(scaled_norm, "a test function", cpp_wrapper=True)
     x = torch.randn(5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CompilerUnavailableWarning)
+    with pytest.warns(CompilerUnavailableWarning, match="C\\+\\+ wrapper") as caught:
         assert torch.allclose(compiled(x, 2.0), scaled_norm(x, 2.0))
+    assert len(caught) == 1
     assert compiled.failure is None and not compiled.cpp_wrapper
+    assert "no C++ wrapper here" in compiled.wrapper_failure
+    assert "a test function" not in failures()
+
+
+def test_without_a_compiler_the_cpp_wrapper_warns_once_and_returns_none(no_compiler):
+    compiled = Compiled(lambda x: x.cos() + 1, "a wrapped test function", cpp_wrapper=True)
+    with pytest.warns(CompilerUnavailableWarning) as caught:
+        assert compiled(torch.ones(3)) is None
+    assert len(caught) == 1 and "eager path" in str(caught[0].message)
+    assert compiled.wrapper_failure is None
+    assert failures()["a wrapped test function"] == compiled.failure
+    forget(compiled)

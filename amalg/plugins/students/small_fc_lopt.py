@@ -275,25 +275,27 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         return shared, (config.eps, config.step_scale, config.magnitude_scale)
 
     def _graph_free_decays(self) -> tuple[Tensor, Tensor, Tensor]:
-        """:meth:`_decays` without a graph, computed again only when an offset has changed
-        (written in place, its version moves) or is another tensor or storage: an optimizer's
-        steps would otherwise spend some 20 us each on the same seven sigmoids."""
+        """:meth:`_decays` without a graph, computed again only when an offset's values,
+        dtype or device differ from the last call's: an optimizer's steps would otherwise
+        spend some 20 us each on the same seven sigmoids. Keyed by the values themselves, not
+        by versions or addresses, which some writes leave as they were (fused optimizers,
+        ``.data``, a flat buffer the parameters view). Off the CPU, where reading the values
+        would wait for the device, it computes them every time."""
         offsets = (self.momentum_offsets, self.rms_offset, self.adafactor_offsets)
-        # Each offset by identity, version and address; the cache holds the offsets and their
-        # storages, so no other tensor can take their ids or addresses while it does
-        # (functional_call swaps fresh tensors in at every call; `.data =` swaps storages).
-        key = tuple((o._version, o.data_ptr()) for o in offsets)
-        cached = self.__dict__.get("_decays_cache")
-        if (
-            cached is None
-            or any(o is not c for o, c in zip(offsets, cached[0], strict=True))
-            or cached[1] != key
-        ):
-            storages = tuple(o.untyped_storage() for o in offsets)
+        if any(o.device.type != "cpu" for o in offsets):
             with torch.no_grad():
-                cached = (offsets, key, storages, self._decays())
+                return self._decays()
+        config = self.config
+        key = (
+            tuple((o.dtype, tuple(o.detach().tolist())) for o in offsets),
+            (config.momentum_decays, config.rms_decay, config.adafactor_decays),
+        )
+        cached = self.__dict__.get("_decays_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, self._decays())
             self.__dict__["_decays_cache"] = cached
-        return cached[3]
+        return cached[1]
 
     def _timescales(self) -> Tensor:
         """:data:`TIMESCALES` on the network's device and dtype, made once."""

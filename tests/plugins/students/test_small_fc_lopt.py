@@ -115,16 +115,33 @@ def _same(a, b):
 
 def test_the_graph_free_decays_follow_every_change_of_the_offsets(student):
     assert _same(student._graph_free_decays(), _decays_now(student))
+    assert student._graph_free_decays() is student._graph_free_decays()  # unchanged: cached
     with torch.no_grad():
         student.momentum_offsets.add_(0.5)  # in place: the version moves
     assert _same(student._graph_free_decays(), _decays_now(student))
     student.rms_offset.data = torch.full((1,), -1.0, dtype=torch.float64)  # a new storage
     assert _same(student._graph_free_decays(), _decays_now(student))
+    student.adafactor_offsets.data.add_(0.25)  # through .data: no version moves
+    assert _same(student._graph_free_decays(), _decays_now(student))
+    fused = torch.optim.Adam([student.momentum_offsets], lr=0.1, fused=True)
+    student.momentum_offsets.grad = torch.ones(3, dtype=torch.float64)
+    fused.step()  # a fused kernel writes without moving the version either
+    assert _same(student._graph_free_decays(), _decays_now(student))
     student.load_state_dict({**student.state_dict(), "adafactor_offsets": torch.ones(3)})
     assert _same(student._graph_free_decays(), _decays_now(student))
-    # functional_call swaps fresh tensors in at every call and frees them after it: ids and
-    # addresses come back
-    for value in (0.25, -0.25, 0.75):
+    for value in (0.25, -0.25, 0.75):  # functional_call's fresh tensors, freed after it
         fresh = torch.full((3,), value, dtype=torch.float64)
         student.momentum_offsets = torch.nn.Parameter(fresh)
         assert _same(student._graph_free_decays(), _decays_now(student))
+
+
+def test_a_student_that_has_stepped_compiled_still_pickles(student):
+    import io
+    import pickle
+
+    student._graph_free_decays()
+    student._timescales()
+    copy = pickle.loads(pickle.dumps(student))
+    assert _same(copy._graph_free_decays(), _decays_now(student))
+    buffer = io.BytesIO()
+    torch.save(student, buffer)
