@@ -11,7 +11,10 @@ least any implementation of the rule must compute.
 
 A rule with a compiled path (``compile=True``, :mod:`amalg.core.compiled`: every element-wise
 teacher, small_fc_lopt) is timed on it too, "(compiled)"; its first step, which compiles the
-kernels, is not timed with the others but reported on its own.
+kernels, is not timed with the others but reported on its own. small_fc_lopt's compiled step
+allocates scratch buffers the size of the matrix at every step, and its time depends on
+whether glibc's allocator keeps them: ``benchmarks/allocator.py`` measures it in fresh
+processes, with glibc's defaults and with its thresholds raised.
 """
 
 from __future__ import annotations
