@@ -194,7 +194,9 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         return torch.cat(groups).reshape(28, -1), new
 
     def _time(self, step: int, like: Tensor) -> Tensor:
-        return torch.tanh(step / like.new_tensor(TIMESCALES))
+        """The 11 time features of ``step``, ``tanh(step / x)`` for x in :data:`TIMESCALES`,
+        on ``like``'s device and dtype."""
+        return torch.tanh(step / self._timescales(like))
 
     def features(
         self, grad: Tensor, param: Tensor, slots: dict[str, Tensor], step: int
@@ -270,7 +272,7 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         shared = (
             self._graph_free_decays(),
             (self.w0, self.b0, self.w1, self.b1, self.w2, self.b2),
-            torch.tanh(step / self._timescales()),
+            self._time(step, self.w0),
         )
         return shared, (config.eps, config.step_scale, config.magnitude_scale)
 
@@ -297,9 +299,8 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
             self.__dict__["_decays_cache"] = cached
         return cached[1]
 
-    def _timescales(self) -> Tensor:
-        """:data:`TIMESCALES` on the network's device and dtype, made once."""
-        like = self.w0
+    def _timescales(self, like: Tensor) -> Tensor:
+        """:data:`TIMESCALES` on ``like``'s device and dtype, made once (not at every step)."""
         cached = self.__dict__.get("_timescales_cache")
         if cached is None or (cached.device, cached.dtype) != (like.device, like.dtype):
             cached = like.detach().new_tensor(TIMESCALES)
@@ -313,7 +314,6 @@ class SmallFcLopt(Student[SmallFcLoptConfig]):
         """One compiled call's own arguments: the batch's gradients, parameters, states and
         factored dimensions (:func:`~amalg.core.compiled.writable` for a call that writes
         into the parameters and states)."""
-
         if writes and any(params[name].dim() == 0 for name in names):
 
             def given(tensor: Tensor, name: str) -> Tensor:

@@ -140,7 +140,7 @@ def test_a_student_that_has_stepped_compiled_still_pickles(student):
     import pickle
 
     student._graph_free_decays()
-    student._timescales()
+    student._time(3, student.w0)
     copy = pickle.loads(pickle.dumps(student))
     assert _same(copy._graph_free_decays(), _decays_now(student))
     buffer = io.BytesIO()
